@@ -1,0 +1,173 @@
+"""``ganexplorer`` command line: the same core as the widget, for scripts and long runs without a notebook."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+
+def parse_indices(spec: str, k: int) -> list[int]:
+    """'all', '0-7', '0,3,5' or '2-4,9' -> indices below k."""
+    if spec == "all":
+        return list(range(k))
+    out: list[int] = []
+    for part in spec.split(","):
+        lo, _, hi = part.partition("-")
+        try:
+            out += list(range(int(lo), int(hi) + 1)) if hi else [int(lo)]
+        except ValueError as exc:
+            raise SystemExit(f"error: cannot read direction indices {spec!r}: use e.g. 0-7 or 0,3,5") from exc
+    bad = [i for i in out if not 0 <= i < k]
+    if bad:
+        raise SystemExit(f"error: directions {bad} do not exist; the bank has {k} (0..{k - 1})")
+    return out
+
+
+def parse_shifts(spec: str) -> list[float]:
+    """'-3:3:7' (from:to:count) or '-2,0,2'."""
+    try:
+        if ":" in spec:
+            lo, hi, count = spec.split(":")
+            return np.linspace(float(lo), float(hi), int(count)).tolist()
+        return [float(x) for x in spec.split(",")]
+    except ValueError as exc:
+        raise SystemExit(f"error: cannot read shifts {spec!r}: use from:to:count (e.g. -3:3:7) or a list") from exc
+
+
+def _generator(args):
+    from .generators import load_generator
+
+    return load_generator(args.model, device=args.device)
+
+
+def _bank(args, generator):
+    from .directions import DirectionBank, sefa
+
+    if args.bank:
+        return DirectionBank.load(args.bank, generator=generator)
+    return sefa(generator)
+
+
+def cmd_sefa(args) -> None:
+    from .directions import sefa
+
+    g = _generator(args)
+    bank = sefa(g, layers=args.layers, k=args.k)
+    print(f"SeFa on {g.name}: {len(bank)} directions (eigenvalue = how much the first layer's output moves)")
+    for i, score in enumerate(bank.scores[:10]):
+        print(f"  {i:3d}  eigenvalue {score:10.4f}")
+    if args.out:
+        print(f"saved {bank.save(args.out)}")
+
+
+def cmd_grid(args) -> None:
+    from .traversal import traversal_grid
+
+    g = _generator(args)
+    bank = _bank(args, g)
+    directions = parse_indices(args.directions, len(bank)) if args.directions else None
+    shifts = parse_shifts(args.shifts) if args.shifts else None
+    image = traversal_grid(g, bank, directions, shifts, samples=args.samples, seed=args.seed)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    image.save(args.out)
+    print(f"wrote {args.out} ({image.width}x{image.height})")
+
+
+def cmd_train_gan(args) -> None:
+    from .generators.train import train_gan
+
+    train_gan(args.dataset, args.out, steps=args.steps, batch_size=args.batch_size, latent_dim=args.latent_dim,
+              width=args.width, seed=args.seed, device=args.device)
+    print(f"saved {args.out}")
+
+
+def cmd_train_judges(args) -> None:
+    from .evaluation.judges import JUDGES, save_judge, train_judge
+
+    for name in JUDGES if args.judge == "all" else [args.judge]:
+        model, score = train_judge(name, steps=args.steps, device=args.device)
+        save_judge(model, name, score)
+        print(name, json.dumps(score))
+
+
+def cmd_quality(args) -> None:
+    from .evaluation.quality import digit_quality, shapes_quality
+
+    g = _generator(args)
+    measure = digit_quality if args.judge == "digits" or (args.judge is None and args.model == "mnist") \
+        else shapes_quality
+    print(json.dumps(measure(g, n=args.n, seed=args.seed), indent=1))
+
+
+def cmd_zoo(args) -> None:
+    from .generators import ZOO
+
+    for name, text in ZOO.items():
+        print(f"{name:8s} {text}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ganexplorer", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def command(name: str, func, help: str, model: bool = True) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.set_defaults(func=func)
+        p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
+        if model:
+            p.add_argument("--model", default="mnist", help="zoo name (mnist, shapes) or checkpoint path")
+        return p
+
+    p = command("sefa", cmd_sefa, "closed-form SeFa directions of a generator")
+    p.add_argument("--layers", default="all", help="layer range for style generators, e.g. all, 0-1, 2-5")
+    p.add_argument("-k", type=int, default=None, help="how many directions (default: all)")
+    p.add_argument("--out", help="save the bank here (.gxb file, or a directory)")
+
+    p = command("grid", cmd_grid, "traversal grid PNG: directions x shifts x samples")
+    p.add_argument("--bank", help="a saved bank (default: SeFa directions of the model)")
+    p.add_argument("--directions", help="indices, e.g. 0-7 or 0,3,5 (default: the first 8)")
+    p.add_argument("--shifts", help="from:to:count (e.g. -3:3:7) or a list (default: the bank's range)")
+    p.add_argument("--samples", type=int, default=3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="traversal.png")
+
+    p = command("train-gan", cmd_train_gan, "train a zoo generator on offline data", model=False)
+    p.add_argument("--dataset", choices=["mnist", "shapes"], required=True)
+    p.add_argument("--out", required=True, help="output .safetensors path")
+    p.add_argument("--steps", type=int, default=12000)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--latent-dim", type=int, default=64)
+    p.add_argument("--width", type=int, default=32)
+    p.add_argument("--seed", type=int, default=0)
+
+    p = command("train-judges", cmd_train_judges, "train the digit classifier and the factor regressor",
+                model=False)
+    p.add_argument("--judge", choices=["all", "digits", "factors"], default="all")
+    p.add_argument("--steps", type=int, default=2000)
+
+    p = command("quality", cmd_quality, "measure a generator's samples with the judges")
+    p.add_argument("--judge", choices=["digits", "factors"], default=None, help="default: by model name")
+    p.add_argument("-n", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=0)
+
+    command("zoo", cmd_zoo, "list the built-in generators", model=False)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

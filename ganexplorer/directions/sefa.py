@@ -1,0 +1,62 @@
+"""SeFa (Shen & Zhou, 2021): closed-form directions from the generator's first affine weights.
+
+The first step of a generator is y = W z + b; the unit directions n that change y most maximise ||W n||, i.e. the
+top eigenvectors of W^T W. As in the reference, each row of W (one output unit) is normalised to unit length
+first. Unlike the reference (numpy ``eig``, unordered), we use the symmetric solver on the device and sort.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .bank import DirectionBank
+
+
+def first_affine_weight(module: nn.Module, latent_dim: int) -> torch.Tensor:
+    """The first Linear / ConvTranspose2d that reads the latent, as a (out_units, latent_dim) matrix."""
+    for layer in module.modules():
+        if isinstance(layer, nn.Linear) and layer.in_features == latent_dim:
+            return layer.weight.detach()
+        if isinstance(layer, nn.ConvTranspose2d) and layer.in_channels == latent_dim:
+            # (d, C, kh, kw) from a 1x1 input: each (C, kh, kw) output position is one unit (reference: PGGAN)
+            return layer.weight.detach().flip(2, 3).permute(1, 2, 3, 0).reshape(-1, latent_dim)
+    raise ValueError(
+        f"SeFa found no Linear or ConvTranspose2d layer taking the {latent_dim}-d latent in "
+        f"{type(module).__name__}: pass the first affine weight yourself, sefa(G, weight=W) with W of shape "
+        f"(out_units, {latent_dim})")
+
+
+def factorize(weight: torch.Tensor, k: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top-k (directions (k, d), eigenvalues (k,)) of W^T W for W (out_units, d) with unit-norm rows."""
+    w = weight.float()
+    w = w / w.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    values, vectors = torch.linalg.eigh(w.T @ w)  # ascending
+    order = torch.argsort(values, descending=True)[: k or w.shape[1]]
+    return vectors[:, order].T.contiguous(), values[order]
+
+
+def sefa(generator, layers: str = "all", k: int | None = None, weight: torch.Tensor | None = None) -> DirectionBank:
+    """Closed-form directions of ``generator`` (a ``Generator``) as a bank sorted by eigenvalue (the scores).
+
+    ``layers`` selects which layers' weights are factorised for layer-aware (style) generators, which expose
+    ``sefa_weight(layers)``; other generators have one first layer and accept only ``"all"``.
+    """
+    d = generator.latent_dim
+    if k is not None and not 1 <= k <= d:
+        raise ValueError(f"k must be between 1 and the latent size {d}, got {k}")
+    if weight is None:
+        module = generator.module
+        if hasattr(module, "sefa_weight"):
+            weight = module.sefa_weight(layers)
+        elif layers != "all":
+            raise ValueError(f"{generator.name} is not layer-aware (no style layers): use layers='all'")
+        else:
+            weight = first_affine_weight(module, d)
+    weight = torch.as_tensor(weight, device=generator.device)
+    if weight.ndim != 2 or weight.shape[1] != d:
+        raise ValueError(f"SeFa weight must have shape (out_units, {d}), got {tuple(weight.shape)}")
+    directions, values = factorize(weight, k)
+    return DirectionBank(directions, scores=values, source="sefa", layers=layers, shift_range=3.0,
+                         labels=[f"sefa {i}" for i in range(len(values))], generator=generator.name,
+                         info={"method": "sefa", "layers": layers, "weight_shape": list(weight.shape)})

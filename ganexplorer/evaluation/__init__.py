@@ -1,0 +1,1 @@
+"""Measuring generators and directions with judges trained on real data."""

@@ -1,0 +1,88 @@
+"""``Generator``: any torch module mapping latents (N, d) to images (N, C, H, W) in [-1, 1], kept on one device.
+
+Everything downstream (banks, SeFa, discovery, the widget) talks to this wrapper, so latents are checked once
+here and only uint8 frames ever cross from the device to the host.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..device import resolve_device
+
+
+class Generator:
+    """A frozen generator on ``device`` ("auto": CUDA when present, else CPU)."""
+
+    def __init__(self, module: nn.Module, latent_dim: int | None = None, device: str | torch.device = "auto",
+                 name: str | None = None, info: dict[str, Any] | None = None):
+        if not isinstance(module, nn.Module):
+            raise TypeError(f"Generator wraps a torch.nn.Module, got {type(module).__name__}")
+        latent_dim = latent_dim or getattr(module, "latent_dim", None) or getattr(module, "z_dim", None)
+        if not isinstance(latent_dim, int) or latent_dim <= 0:
+            raise ValueError(f"cannot tell the latent size of {type(module).__name__}: "
+                             "pass it explicitly, e.g. Generator(module, latent_dim=128)")
+        self.device = resolve_device(device)
+        self.module = module.to(self.device).eval().requires_grad_(False)
+        self.latent_dim = latent_dim
+        self.name = name or type(module).__name__
+        self.info = dict(info or {})
+        self._image_shape: tuple[int, int, int] | None = None
+
+    def __repr__(self) -> str:
+        return f"Generator({self.name!r}, latent_dim={self.latent_dim}, device={self.device})"
+
+    def sample_latents(self, n: int, seed: int | None = None) -> torch.Tensor:
+        """``n`` latents from N(0, I) on the device; the same seed gives the same latents on every device."""
+        gen = torch.Generator().manual_seed(int(seed)) if seed is not None else None
+        return torch.randn(n, self.latent_dim, generator=gen).to(self.device)
+
+    def check_latents(self, z: torch.Tensor | np.ndarray | list) -> torch.Tensor:
+        """Latents as a float (N, d) tensor on the device, or a ``ValueError`` saying what was expected."""
+        z = torch.as_tensor(z, dtype=torch.float32, device=self.device)
+        if z.ndim == 1:
+            z = z.unsqueeze(0)
+        if z.ndim != 2 or z.shape[1] != self.latent_dim:
+            raise ValueError(f"latents must have shape (N, {self.latent_dim}) for {self.name}, "
+                             f"got {tuple(z.shape)}")
+        if not torch.isfinite(z).all():
+            raise ValueError("latents contain NaN or inf: check the shifts and the latent you passed")
+        return z
+
+    def _check_images(self, images: torch.Tensor, n: int) -> None:
+        if images.ndim != 4 or images.shape[0] != n or images.shape[1] not in (1, 3):
+            raise ValueError(f"{self.name} returned a tensor of shape {tuple(images.shape)} for {n} latents; "
+                             "a generator must return images (N, C, H, W) with C = 1 or 3, values in [-1, 1]")
+
+    def render(self, z: torch.Tensor | np.ndarray, batch_size: int | None = None) -> torch.Tensor:
+        """Images (N, C, H, W) in [-1, 1] on the device, in chunks of ``batch_size`` (all at once if None)."""
+        z = self.check_latents(z)
+        step = batch_size or len(z)
+        chunks = []
+        with torch.inference_mode():
+            for i in range(0, len(z), step):
+                chunks.append(self.module(z[i:i + step]))
+                self._check_images(chunks[-1], len(z[i:i + step]))
+        images = torch.cat(chunks) if len(chunks) > 1 else chunks[0]
+        self._image_shape = tuple(images.shape[1:])
+        return images
+
+    @staticmethod
+    def to_uint8(images: torch.Tensor) -> torch.Tensor:
+        """(N, C, H, W) in [-1, 1] -> (N, H, W, C) uint8, converted on the images' device."""
+        return ((images.clamp(-1, 1) + 1) * 127.5).round_().to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+
+    def render_uint8(self, z: torch.Tensor | np.ndarray, batch_size: int | None = None) -> np.ndarray:
+        """Rendered frames as a host numpy array (N, H, W, C) uint8: the only host transfer is uint8."""
+        return self.to_uint8(self.render(z, batch_size)).cpu().numpy()
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of one image (renders one sample the first time)."""
+        if self._image_shape is None:
+            self.render(torch.zeros(1, self.latent_dim, device=self.device))
+        return self._image_shape

@@ -1,0 +1,78 @@
+import numpy as np
+import pytest
+import torch
+from conftest import TinyGenerator
+from torch import nn
+
+from ganexplorer import Generator
+from ganexplorer.device import resolve_device
+
+
+def test_auto_device_is_cpu_without_cuda_and_cuda_request_is_explained():
+    if torch.cuda.is_available():
+        pytest.skip("machine has CUDA")
+    assert resolve_device("auto").type == "cpu"
+    with pytest.raises(ValueError, match="no GPU"):
+        resolve_device("cuda")
+    with pytest.raises(ValueError, match="unknown device"):
+        resolve_device("tpu-please")
+
+
+def test_latent_dim_is_read_from_the_module_or_must_be_given():
+    assert Generator(TinyGenerator(latent_dim=5), device="cpu").latent_dim == 5
+    with pytest.raises(ValueError, match="latent_dim="):
+        Generator(nn.Sequential(nn.Linear(4, 4)), device="cpu")
+    assert Generator(nn.Sequential(nn.Linear(4, 4)), latent_dim=4, device="cpu").latent_dim == 4
+
+
+def test_module_is_frozen_in_eval_mode(tiny):
+    assert not tiny.module.training
+    assert not any(p.requires_grad for p in tiny.module.parameters())
+
+
+def test_sample_latents_is_seeded_and_on_device(tiny):
+    a, b, c = tiny.sample_latents(4, seed=1), tiny.sample_latents(4, seed=1), tiny.sample_latents(4, seed=2)
+    assert a.shape == (4, 8) and a.device == tiny.device
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_render_shapes_range_and_chunking_agree(tiny):
+    z = tiny.sample_latents(10, seed=0)
+    whole = tiny.render(z)
+    assert whole.shape == (10, 3, 16, 16) and whole.min() >= -1 and whole.max() <= 1
+    assert torch.allclose(whole, tiny.render(z, batch_size=3), atol=1e-6)
+    assert tiny.image_shape == (3, 16, 16)
+    assert tiny.render(z[0]).shape == (1, 3, 16, 16)  # a single latent is accepted
+    assert tiny.render(z.numpy()).shape == (10, 3, 16, 16)
+
+
+def test_bad_latents_are_explained(tiny):
+    with pytest.raises(ValueError, match=r"shape \(N, 8\)"):
+        tiny.render(torch.zeros(2, 7))
+    with pytest.raises(ValueError, match=r"shape \(N, 8\)"):
+        tiny.render(torch.zeros(2, 2, 8))
+    z = torch.zeros(3, 8)
+    z[1, 2] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        tiny.render(z)
+    z[1, 2] = float("inf")
+    with pytest.raises(ValueError, match="NaN or inf"):
+        tiny.render(z)
+
+
+def test_module_that_does_not_return_images_is_explained():
+    flat = Generator(nn.Linear(4, 10), latent_dim=4, device="cpu", name="flat")
+    with pytest.raises(ValueError, match=r"flat returned a tensor of shape \(2, 10\).*\(N, C, H, W\)"):
+        flat.render(torch.zeros(2, 4))
+
+
+def test_to_uint8_maps_the_range_on_device_and_to_channels_last():
+    images = torch.tensor([-1.0, 0.0, 1.0, 2.0]).view(1, 1, 2, 2)
+    out = Generator.to_uint8(images)
+    assert out.dtype == torch.uint8 and out.shape == (1, 2, 2, 1)
+    assert out.flatten().tolist() == [0, 128, 255, 255]
+
+
+def test_render_uint8_returns_host_frames(tiny):
+    frames = tiny.render_uint8(tiny.sample_latents(2, seed=0))
+    assert isinstance(frames, np.ndarray) and frames.dtype == np.uint8 and frames.shape == (2, 16, 16, 3)

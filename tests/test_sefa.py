@@ -1,0 +1,84 @@
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from ganexplorer import Generator, sefa
+from ganexplorer.directions.sefa import factorize
+
+
+def reference_sefa(weight_t: np.ndarray):
+    """The SeFa reference algorithm: weight (d, units) columns normalised, eig of W W^T, sorted."""
+    w = weight_t / np.linalg.norm(weight_t, axis=0, keepdims=True)
+    values, vectors = np.linalg.eig(w.dot(w.T))
+    order = np.argsort(-values.real)
+    return vectors.real.T[order], values.real[order]
+
+
+def test_matches_the_reference_on_stylegan2_1024_sized_style_weights():
+    rng = np.random.default_rng(0)
+    weight_t = rng.standard_normal((512, 6080)).astype(np.float32)  # 18 style layers, concatenated
+    ref_vectors, ref_values = reference_sefa(weight_t)
+    ours, values = factorize(torch.from_numpy(weight_t.T.copy()), k=10)
+    for i in range(10):
+        cos = abs(float(np.dot(ref_vectors[i], ours[i].numpy())))
+        assert cos >= 0.999, (i, cos)
+    assert np.allclose(values.numpy(), ref_values[:10], rtol=1e-4)
+
+
+def test_mnist_directions_are_orthonormal_and_sorted(mnist):
+    bank = sefa(mnist)
+    assert len(bank) == 64 and bank.source == ["sefa"] * 64 and bank.generator == "mnist"
+    gram = bank.directions @ bank.directions.T
+    assert torch.allclose(gram, torch.eye(64), atol=1e-4)
+    assert bank.scores == sorted(bank.scores, reverse=True)
+    assert len(sefa(mnist, k=5)) == 5
+
+
+def _first_layer_change(layer, directions):
+    with torch.no_grad():
+        if isinstance(layer, nn.Linear):
+            w = layer.weight / layer.weight.norm(dim=1, keepdim=True)
+            return (directions @ w.T).norm(dim=1)
+        out = nn.functional.conv_transpose2d(directions[:, :, None, None], layer.weight)
+        w = layer.weight.permute(1, 2, 3, 0).reshape(-1, layer.in_channels)
+        return (out.flatten(1) / w.norm(dim=1)).norm(dim=1)
+
+
+@pytest.mark.parametrize("first", ["linear", "convtranspose"])
+def test_top_direction_moves_the_first_layer_most(first):
+    torch.manual_seed(0)
+    layer = nn.Linear(16, 64) if first == "linear" else nn.ConvTranspose2d(16, 8, 4)
+    head = (lambda x: x.view(-1, 1, 8, 8)) if first == "linear" else (lambda x: x[:, :1, :4, :4])
+
+    class G(nn.Module):
+        latent_dim = 16
+
+        def __init__(self):
+            super().__init__()
+            self.first = layer
+
+        def forward(self, z):
+            x = z if first == "linear" else z[:, :, None, None]
+            return torch.tanh(head(self.first(x)))
+
+    bank = sefa(Generator(G(), device="cpu"))
+    change = _first_layer_change(layer, bank.directions)
+    assert torch.all(change[:-1] >= change[1:] - 1e-4)  # sorted by how much the first layer moves
+    random = torch.nn.functional.normalize(torch.randn(200, 16), dim=1)
+    assert change[0] >= _first_layer_change(layer, random).max() - 1e-4
+
+
+def test_missing_first_layer_and_bad_arguments_are_explained(tiny, mnist):
+    conv_only = Generator(nn.Sequential(nn.Unflatten(1, (4, 1, 1)), nn.Upsample(scale_factor=4)),
+                          latent_dim=4, device="cpu")
+    with pytest.raises(ValueError, match=r"sefa\(G, weight=W\)"):
+        sefa(conv_only)
+    bank = sefa(conv_only, weight=torch.randn(10, 4))
+    assert len(bank) == 4
+    with pytest.raises(ValueError, match=r"\(out_units, 4\)"):
+        sefa(conv_only, weight=torch.randn(10, 3))
+    with pytest.raises(ValueError, match="not layer-aware"):
+        sefa(mnist, layers="0-1")
+    with pytest.raises(ValueError, match="between 1 and the latent size"):
+        sefa(tiny, k=9)
