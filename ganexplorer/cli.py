@@ -104,6 +104,38 @@ def cmd_quality(args) -> None:
     print(json.dumps(measure(g, n=args.n, seed=args.seed), indent=1))
 
 
+def cmd_discover(args) -> None:
+    from .directions import discover
+
+    g = _generator(args)
+    bank = discover(g, k=args.k, steps=args.steps, deformator=args.deformator, batch_size=args.batch_size,
+                    lr=args.lr, seed=args.seed, checkpoint=args.checkpoint, progress=True)
+    last = bank.info["history"][-1]
+    print(f"{len(bank)} {args.deformator} directions after {bank.info['steps']} steps: "
+          f"train accuracy {last['accuracy']:.3f}, shift error {last['shift_error']:.3f}")
+    print(f"saved {bank.save(args.out)}")
+
+
+def cmd_rca(args) -> None:
+    from .directions.discovery import format_table, rca_comparison
+
+    g = _generator(args)
+    rows = rca_comparison(g, k=args.k, steps=args.steps, deformators=args.deformators.split(","),
+                          seed=args.seed, lr=args.lr, progress=True)
+    print(format_table(rows))
+
+
+def cmd_pca(args) -> None:
+    from .directions import pca
+
+    g = _generator(args)
+    bank = pca(g, k=args.k, n_samples=args.samples, layer=args.layer)
+    for i, score in enumerate(bank.scores[:10]):
+        print(f"  {i:3d}  explained variance {score:.4f}")
+    if args.out:
+        print(f"saved {bank.save(args.out)}")
+
+
 def cmd_zoo(args) -> None:
     from .generators import ZOO
 
@@ -131,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("grid", cmd_grid, "traversal grid PNG: directions x shifts x samples")
     p.add_argument("--bank", help="a saved bank (default: SeFa directions of the model)")
     p.add_argument("--directions", help="indices, e.g. 0-7 or 0,3,5 (default: the first 8)")
-    p.add_argument("--shifts", help="from:to:count (e.g. -3:3:7) or a list (default: the bank's range)")
+    p.add_argument("--shifts", help="from:to:count, written --shifts=-3:3:7, or a list (default: the bank's range)")
     p.add_argument("--samples", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="traversal.png")
@@ -154,6 +186,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--judge", choices=["digits", "factors"], default=None, help="default: by model name")
     p.add_argument("-n", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
+
+    p = command("discover", cmd_discover, "latent discovery training (Voynov & Babenko)")
+    p.add_argument("--steps", type=int, default=2000)
+    p.add_argument("--deformator", default="ortho", choices=["linear", "unit-norm", "ortho", "random", "coordinate"])
+    p.add_argument("-k", type=int, default=None, help="number of directions (default: the latent size)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--checkpoint", help="resume from / save to this file")
+    p.add_argument("--out", default="bank.gxb")
+
+    p = command("rca", cmd_rca, "RCA table: learned vs random vs coordinate directions, same budget")
+    p.add_argument("--steps", type=int, default=2000)
+    p.add_argument("-k", type=int, default=None)
+    p.add_argument("--deformators", default="ortho,unit-norm,random,coordinate")
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--seed", type=int, default=0)
+
+    p = command("pca", cmd_pca, "GANSpace-style PCA directions of early activations")
+    p.add_argument("-k", type=int, default=20)
+    p.add_argument("--samples", type=int, default=20000)
+    p.add_argument("--layer", default=None, help="module name whose activations to use")
+    p.add_argument("--out")
 
     command("zoo", cmd_zoo, "list the built-in generators", model=False)
     return parser

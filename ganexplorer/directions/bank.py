@@ -73,6 +73,7 @@ class DirectionBank:
         self.generator = generator
         self.info: dict[str, Any] = dict(info or {})
         self.autosave_path: Path | None = None
+        self.trainer: Any = None  # the DiscoveryTrainer that made it (this session only; keeps R for rca)
 
     # ----------------------------------------------------------------- basics
     def __len__(self) -> int:

@@ -22,6 +22,8 @@ def _num_upsamplings(resolution: int) -> int:
 class DCGANGenerator(nn.Module):
     """z (N, latent_dim) -> images (N, channels, resolution, resolution) in [-1, 1]."""
 
+    pca_layer = "head"  # PCA (GANSpace-style) of the first block's activations, after BatchNorm and ReLU
+
     def __init__(self, latent_dim: int = 64, channels: int = 1, width: int = 32, resolution: int = 32):
         super().__init__()
         self.latent_dim, self.channels, self.width, self.resolution = latent_dim, channels, width, resolution

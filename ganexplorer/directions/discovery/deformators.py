@@ -1,0 +1,70 @@
+"""Deformators: the direction matrix A (K directions in a d-dim latent) and the constraint it keeps.
+
+- ``linear``: A is free (shift = eps * A e_k; directions may change length).
+- ``unit-norm``: every column has unit length (reference "proj": the shift has norm |eps|).
+- ``ortho``: orthonormal columns for any K <= d, via torch's ``parametrizations.orthogonal``.
+- ``random`` / ``coordinate``: fixed baselines (a random orthonormal A; the latent axes), never trained.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils import parametrizations
+
+DEFORMATORS = ("linear", "unit-norm", "ortho", "random", "coordinate")
+FIXED = ("random", "coordinate")
+
+
+def random_orthonormal(latent_dim: int, k: int, seed: int | None = None) -> torch.Tensor:
+    """(k, latent_dim) rows that are orthonormal, drawn uniformly (QR of a Gaussian matrix)."""
+    gen = torch.Generator().manual_seed(seed) if seed is not None else None
+    q, r = torch.linalg.qr(torch.randn(latent_dim, k, generator=gen))
+    return (q * torch.sign(torch.diagonal(r))).T.contiguous()
+
+
+class Deformator(nn.Module):
+    """Maps (direction index k, shift eps) batches to latent shifts eps * A e_k."""
+
+    def __init__(self, latent_dim: int, k: int, kind: str = "ortho", seed: int | None = None):
+        super().__init__()
+        if kind not in DEFORMATORS:
+            raise ValueError(f"unknown deformator {kind!r}: choose one of {DEFORMATORS}")
+        if not 1 <= k <= latent_dim and kind in ("ortho", "random", "coordinate"):
+            raise ValueError(f"a {kind} deformator needs 1 <= k <= latent size {latent_dim} "
+                             f"(orthonormal directions cannot outnumber dimensions), got k={k}")
+        if k < 1:
+            raise ValueError(f"k must be at least 1, got {k}")
+        self.kind, self.latent_dim, self.k = kind, latent_dim, k
+        if k <= latent_dim:
+            init = random_orthonormal(latent_dim, k, seed)  # (k, d)
+        else:  # a free A may hold more directions than dimensions: random unit rows
+            gen = torch.Generator().manual_seed(seed) if seed is not None else None
+            init = nn.functional.normalize(torch.randn(k, latent_dim, generator=gen), dim=1)
+        if kind == "coordinate":
+            self.register_buffer("fixed", torch.eye(latent_dim)[:k].clone())
+        elif kind == "random":
+            self.register_buffer("fixed", init)
+        else:
+            self.linear = nn.Linear(k, latent_dim, bias=False)  # weight (d, k): columns are directions
+            if kind == "ortho":
+                parametrizations.orthogonal(self.linear, "weight")
+                self.linear.weight = init.T
+            else:
+                with torch.no_grad():
+                    self.linear.weight.copy_(init.T)
+
+    @property
+    def trainable(self) -> bool:
+        return self.kind not in FIXED
+
+    def directions(self) -> torch.Tensor:
+        """The K directions as rows (K, d), with the constraint applied."""
+        if not self.trainable:
+            return self.fixed
+        rows = self.linear.weight.T
+        return nn.functional.normalize(rows, dim=1) if self.kind == "unit-norm" else rows
+
+    def forward(self, index: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+        """Latent shifts (B, d) for direction indices (B,) and shifts (B,): a gather, no one-hot loop."""
+        return self.directions()[index] * shift[:, None]

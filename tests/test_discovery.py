@@ -1,0 +1,130 @@
+import pickle
+import threading
+
+import pytest
+import torch
+from conftest import TinyGenerator
+from torch import nn
+
+from ganexplorer import DirectionBank, DiscoveryTrainer, Generator, discover, rca
+from ganexplorer.directions.discovery import Deformator, DiscoveryStopped
+
+
+@pytest.mark.parametrize("kind", ["linear", "unit-norm", "ortho", "random", "coordinate"])
+def test_deformators_keep_their_constraint_after_training(tiny, kind):
+    trainer = DiscoveryTrainer(tiny, k=6, deformator=kind, lr=1e-2, seed=0)
+    before = trainer.deformator.directions().detach().clone()
+    bank = trainer.run(25, log_every=25, score_samples=1)
+    a = bank.directions
+    assert a.shape == (6, 8) and torch.isfinite(a).all()
+    if kind == "ortho":
+        assert (a @ a.T - torch.eye(6)).abs().max() < 1e-4
+    if kind == "unit-norm":
+        assert torch.allclose(a.norm(dim=1), torch.ones(6), atol=1e-5)
+    if kind in ("random", "coordinate"):
+        assert torch.equal(a, before)  # fixed baselines never move
+        assert (a @ a.T - torch.eye(6)).abs().max() < 1e-5
+    else:
+        assert not torch.allclose(a, before)  # A really trains through the frozen G
+    if kind == "coordinate":
+        assert torch.equal(a, torch.eye(8)[:6])
+    assert bank.source == ["discovery"] * 6 if kind not in ("random", "coordinate") else bank.source == [kind] * 6
+    assert all(p.grad is None for p in tiny.module.parameters())  # G is frozen
+
+
+def test_one_batched_generator_call_per_step(tiny):
+    calls, per_step = [0], []
+    trainer = DiscoveryTrainer(tiny, k=4, seed=0)
+    tiny.module.register_forward_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
+    trainer.run(5, log_every=1, score_samples=1, callback=lambda step, m: per_step.append(calls[0]))
+    assert [b - a for a, b in zip([0] + per_step, per_step)] == [1] * 5
+
+
+def test_cancel_returns_a_valid_incomplete_bank(tiny):
+    stop = threading.Event()
+    bank = discover(tiny, k=4, steps=1000, seed=0, cancel=stop, log_every=5,
+                    callback=lambda step, m: stop.set() if step >= 20 else None)
+    assert bank.info["complete"] is False and bank.info["steps"] == 20
+    assert (bank.directions @ bank.directions.T - torch.eye(4)).abs().max() < 1e-4
+    assert len(bank.info["history"]) == 4 and set(bank.info["history"][0]) >= {"loss", "accuracy", "shift_error"}
+
+
+def test_resume_continues_the_step_count(tiny, tmp_path):
+    ckpt = tmp_path / "run.ckpt"
+    first = DiscoveryTrainer(tiny, k=4, seed=0)
+    bank = first.run(20, checkpoint=ckpt, log_every=10, score_samples=1)
+    second = DiscoveryTrainer(tiny, k=4, seed=1)
+    resumed = second.run(10, checkpoint=ckpt, log_every=10, score_samples=1)
+    assert resumed.info["steps"] == 30 and [h["step"] for h in resumed.info["history"]] == [10, 20, 30]
+    assert bank.info["complete"] and resumed.info["complete"]
+    other = DiscoveryTrainer(tiny, k=5, seed=0)
+    with pytest.raises(ValueError, match="use the same settings"):
+        other.run(5, checkpoint=ckpt)
+
+
+def test_checkpoints_are_data_not_code(tiny, tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (exec, ("import pathlib; pathlib.Path('%s').write_text('pwned')" % (tmp_path / "flag"),))
+
+    bad = tmp_path / "evil.ckpt"
+    bad.write_bytes(pickle.dumps(Evil()))
+    with pytest.raises(ValueError, match="not a readable discovery checkpoint"):
+        DiscoveryTrainer(tiny, k=4).load_checkpoint(bad)
+    assert not (tmp_path / "flag").exists()
+
+
+def test_bad_arguments_are_explained(tiny):
+    with pytest.raises(ValueError, match="cannot outnumber"):
+        DiscoveryTrainer(tiny, k=9, deformator="ortho")
+    assert len(Deformator(8, 12, "linear").directions()) == 12  # a free A may have K > d
+    with pytest.raises(ValueError, match="positive integer"):
+        discover(tiny, steps=0)
+    with pytest.raises(ValueError, match="unknown deformator"):
+        discover(tiny, deformator="skew")
+    with pytest.raises(ValueError, match="unknown reconstructor"):
+        discover(tiny, reconstructor="vgg")
+
+    class Detached(TinyGenerator):
+        def forward(self, z):
+            return super().forward(z.detach())
+
+    with pytest.raises(ValueError, match="no gradient from latent to image"):
+        discover(Generator(Detached(), device="cpu"), k=4, steps=2)
+    discover(Generator(Detached(), device="cpu"), k=4, steps=2, deformator="random")  # needs no gradient
+
+
+def test_nan_loss_stops_with_the_last_good_directions():
+    class Exploding(TinyGenerator):
+        def forward(self, z):
+            out = super().forward(z)
+            return out * float("nan") if z.abs().max() > 0 else out
+
+    with pytest.raises(DiscoveryStopped, match="NaN/inf") as info:
+        discover(Generator(Exploding(), device="cpu"), k=4, steps=10, log_every=5)
+    assert isinstance(info.value.bank, DirectionBank) and torch.isfinite(info.value.bank.directions).all()
+    assert info.value.bank.info["complete"] is False
+
+
+def test_rca_reports_accuracy_shift_error_and_per_direction(tiny):
+    bank = discover(tiny, k=4, steps=5, seed=0)
+    result = rca(tiny, bank, bank.trainer, n=64)
+    assert 0 <= result["accuracy"] <= 1 and result["shift_error"] > 0 and len(result["per_direction"]) == 4
+    assert len(bank.scores) == 4 and all(0 <= s <= 1 for s in bank.scores)
+    assert rca(tiny, bank, bank.trainer.reconstructor, n=64) == result  # same seed, same pairs
+
+
+def test_resnet_reconstructor_for_large_images():
+    class Big(nn.Module):
+        latent_dim = 4
+
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 3 * 8 * 8)
+
+        def forward(self, z):
+            return torch.tanh(nn.functional.interpolate(self.fc(z).view(-1, 3, 8, 8), size=96))
+
+    trainer = DiscoveryTrainer(Generator(Big(), device="cpu"), k=4, batch_size=4, seed=0)
+    assert type(trainer.reconstructor).__name__ == "ResNetReconstructor"
+    trainer.run(2, score_samples=1)
