@@ -14,5 +14,14 @@ from .directions import (
 from .generators import ZOO, Generator, load_generator
 
 __version__ = "0.1.0"
-__all__ = ["DirectionBank", "DiscoveryTrainer", "Generator", "ZOO", "coordinate_directions", "discover",
+
+
+def __getattr__(name: str):
+    """``ganexplorer.Explorer`` imports the widget stack only when asked for: the core never needs it."""
+    if name == "Explorer":
+        from .widget import Explorer
+
+        return Explorer
+    raise AttributeError(f"module 'ganexplorer' has no attribute {name!r}")
+__all__ = ["DirectionBank", "DiscoveryTrainer", "Explorer", "Generator", "ZOO", "coordinate_directions", "discover",
            "load_generator", "pca", "random_directions", "rca", "rca_comparison", "sefa", "__version__"]

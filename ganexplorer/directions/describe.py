@@ -1,0 +1,132 @@
+"""What does a direction do? Measure how each probe changes along it and suggest a label.
+
+For every direction we render a few samples at several shifts, measure the probes, and fit a line per sample:
+the slope says which way a probe moves, R^2 whether it moves steadily, and the share of samples agreeing on the
+sign whether the effect is consistent. Effects are in units of the probe's spread over all rendered images, so
+"moves right" and "brighter" compete on equal terms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..traversal import traversal_latents
+from .bank import DirectionBank
+from .probes import PROBE_WORDS, PROBES, measure
+
+MIN_EFFECT, MIN_R2, MIN_CONSISTENCY = 0.5, 0.5, 0.75
+
+
+def _unwrap(values: torch.Tensor, period: float) -> torch.Tensor:
+    """Unwrap a circular probe along the shift axis (dim 1)."""
+    steps = values[:, 1:] - values[:, :-1]
+    steps = (steps + period / 2) % period - period / 2
+    return torch.cat([values[:, :1], values[:, :1] + steps.cumsum(1)], dim=1)
+
+
+def _line_fits(shifts: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sample least-squares slope and R^2 of values (N, S, P) against shifts (S,)."""
+    s = shifts - shifts.mean()
+    v = values - values.mean(1, keepdim=True)
+    slope = (s[None, :, None] * v).sum(1) / (s**2).sum()
+    explained = slope**2 * (s**2).sum()
+    r2 = explained / (v**2).sum(1).clamp_min(1e-12)
+    return slope, r2.clamp(0, 1)
+
+
+@torch.no_grad()
+def measure_traversals(generator, bank: DirectionBank, z: torch.Tensor, directions: Sequence[int],
+                       shifts: Sequence[float], probes: list[str], batch_size: int = 512
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Probe values (K, N, S, P) and the changed-pixel fraction (K,) between the extreme shifts."""
+    values, changed = [], []
+    n, s = len(z), len(shifts)
+    for k in directions:
+        images = generator.render(traversal_latents(bank, z, [k], shifts), batch_size=batch_size)
+        v = measure(images, probes).view(n, s, len(probes))
+        for i, name in enumerate(probes):
+            period = PROBE_WORDS[name][2]
+            if period:
+                v[..., i] = _unwrap(v[..., i], period)
+        values.append(v)
+        pairs = images.view(n, s, *images.shape[1:])
+        diff = (pairs[:, -1] - pairs[:, 0]).abs().amax(1)  # (N, H, W), in [-1, 1] units
+        changed.append((diff > 0.2).float().mean())
+    return torch.stack(values), torch.stack(changed)
+
+
+def _suggest(effects: np.ndarray, r2: np.ndarray, consistency: np.ndarray, signs: np.ndarray,
+             probes: list[str]) -> tuple[str, float, str]:
+    """Label, confidence in [0, 1], and a runner-up effect for one direction."""
+    score = effects * r2 * consistency
+    order = np.argsort(-score)
+    best = order[0]
+
+    def words(i: int) -> str:
+        up, down, _ = PROBE_WORDS[probes[i]]
+        return up if signs[i] > 0 else down
+
+    ok = (effects >= MIN_EFFECT) & (r2 >= MIN_R2) & (consistency >= MIN_CONSISTENCY)
+    confidence = float(min(1.0, effects[best] / 2) * r2[best] * consistency[best])
+    if not ok[best]:
+        return "unclear / entangled", min(confidence, 0.3), ""
+    second = order[1]
+    also = words(second) if ok[second] and score[second] >= 0.6 * score[best] else ""
+    return words(best), confidence, also
+
+
+@torch.no_grad()
+def describe(generator, bank: DirectionBank, n: int = 16, shifts: Sequence[float] | None = None,
+             directions: Sequence[int] | None = None, probes: Sequence[str] | None = None, seed: int = 0,
+             as_frame: bool | None = None) -> Any:
+    """For each direction: slope, R^2 and consistency of every probe, the fraction of pixels that change,
+    and a suggested label with a confidence. Returns a pandas DataFrame when pandas is installed (or
+    ``as_frame=True``), else a list of dicts; one row per direction."""
+    bank.check_fits(generator)
+    directions = list(range(len(bank))) if directions is None else [bank._index(i) for i in directions]
+    if shifts is None:
+        r = max(bank.shift_range[i] for i in directions)
+        shifts = np.linspace(-r, r, 9).tolist()
+    probes = list(probes or PROBES)
+    if len(shifts) < 3:
+        raise ValueError("describe needs at least 3 shifts to fit a line")
+    z = generator.sample_latents(n, seed)
+    values, changed = measure_traversals(generator, bank, z, directions, shifts, probes)  # (K, N, S, P)
+    shift_t = torch.as_tensor(list(shifts), dtype=torch.float32, device=values.device)
+    spread = values.flatten(0, 2).std(0).clamp_min(1e-3)  # (P,) over every rendered image
+    span = float(max(shifts) - min(shifts))
+    rows = []
+    for row, k in enumerate(directions):
+        slope, r2 = _line_fits(shift_t, values[row])  # (N, P)
+        mean_slope = slope.mean(0)
+        consistency = (torch.sign(slope) == torch.sign(mean_slope)).float().mean(0)
+        effect = (mean_slope.abs() * span / spread)
+        label, confidence, also = _suggest(effect.cpu().numpy(), r2.mean(0).cpu().numpy(),
+                                           consistency.cpu().numpy(), torch.sign(mean_slope).cpu().numpy(), probes)
+        record: dict[str, Any] = {"direction": k, "label": bank.labels[k], "suggestion": label,
+                                  "confidence": round(confidence, 3), "also": also,
+                                  "changed_fraction": round(float(changed[row]), 4)}
+        for i, name in enumerate(probes):
+            record[f"{name}_effect"] = round(float(effect[i] * torch.sign(mean_slope[i])), 4)
+            record[f"{name}_r2"] = round(float(r2[:, i].mean()), 4)
+            record[f"{name}_consistency"] = round(float(consistency[i]), 3)
+        rows.append(record)
+    if as_frame is False:
+        return rows
+    try:
+        import pandas as pd
+    except ImportError:
+        if as_frame:
+            raise
+        return rows
+    return pd.DataFrame(rows).set_index("direction")
+
+
+def suggest_labels(generator, bank: DirectionBank, **options) -> list[tuple[str, float]]:
+    """(suggested label, confidence) per direction of ``bank``: what the Explorer shows beside each name box."""
+    rows = describe(generator, bank, as_frame=False, **options)
+    return [(r["suggestion"], r["confidence"]) for r in rows]

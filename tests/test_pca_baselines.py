@@ -1,0 +1,34 @@
+import pytest
+import torch
+
+from ganexplorer import coordinate_directions, pca, random_directions, sefa
+
+
+def test_pca_gives_unit_directions_sorted_by_explained_variance(mnist):
+    bank = pca(mnist, k=8, n_samples=4000)
+    assert bank.directions.shape == (8, 64) and bank.source == ["pca"] * 8
+    assert torch.allclose(bank.directions.norm(dim=1), torch.ones(8), atol=1e-5)
+    assert bank.scores == sorted(bank.scores, reverse=True) and 0 < sum(bank.scores) < 1
+
+
+def test_pca_of_the_first_linear_layer_agrees_with_sefa(mnist):
+    """For y = W z + b, the top principal component of y comes from the top singular vector of W, which is
+    SeFa's top direction up to SeFa's row normalisation."""
+    top_pca = pca(mnist, k=1, n_samples=8000, layer="fc").directions[0]
+    top_sefa = sefa(mnist, k=1).directions[0]
+    assert abs(float(top_pca @ top_sefa)) > 0.9
+
+
+def test_pca_errors(mnist):
+    with pytest.raises(ValueError, match="no layer named 'nope'"):
+        pca(mnist, k=2, layer="nope")
+    with pytest.raises(ValueError, match="between 1 and the latent size"):
+        pca(mnist, k=65)
+
+
+def test_baselines(tiny):
+    r = random_directions(tiny, k=5, seed=1)
+    assert (r.directions @ r.directions.T - torch.eye(5)).abs().max() < 1e-5 and r.source == ["random"] * 5
+    assert torch.equal(random_directions(tiny, k=5, seed=1).directions, r.directions)
+    c = coordinate_directions(tiny)
+    assert torch.equal(c.directions, torch.eye(8)) and c.labels[3] == "axis 3"
