@@ -12,12 +12,18 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed
 
+# Debian's chromium for the real-browser tests (never playwright's own download, which cannot work offline).
+chromium:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
+	  || echo "*** WARNING: could not install chromium: browser tests will be skipped (they fail in CI) ***"
+
 demo: venv
 	$(VENV)/bin/ganexplorer grid --model mnist --directions 0-5 --samples 3 --out demo/mnist_sefa.png
 	$(VENV)/bin/ganexplorer grid --model shapes --directions 0-5 --samples 3 --out demo/shapes_sefa.png
+	$(VENV)/bin/jupyter lab notebooks/01_quickstart.ipynb
 
-test: venv
+test: venv chromium
 	$(VENV)/bin/ruff check ganexplorer tests benchmarks
-	$(VENV)/bin/python -m pytest -q tests
+	GANEXPLORER_QUICK=1 $(VENV)/bin/python -m pytest -q --nbval-lax tests notebooks
 
-.PHONY: venv demo test
+.PHONY: venv chromium demo test

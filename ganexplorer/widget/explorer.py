@@ -352,6 +352,7 @@ class Explorer(w.VBox):
         strip = np.concatenate(rows, axis=0)
         zoom = max(1, 48 // h)
         image = Image.fromarray(strip).resize((strip.shape[1] * zoom, strip.shape[0] * zoom), Image.NEAREST)
+        self.strip.layout.width, self.strip.layout.height = f"{image.width}px", f"{image.height}px"
         self.strip.value = _png(image)
 
     def _after_edit(self, k: int) -> None:
