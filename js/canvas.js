@@ -30,7 +30,20 @@ function render({ model, el }) {
   const ctx = canvas.getContext("2d");
   let newest = -1;
 
+  const pings = new Map();
+  el.gxPing = () => new Promise((resolve) => { // message round trip with no pixels (benchmark floor)
+    const id = Math.random();
+    pings.set(id, [performance.now(), resolve]);
+    model.send({ type: "ping", id });
+  });
+
   async function onFrame(msg, buffers) {
+    if (msg.type === "pong" && pings.has(msg.id)) {
+      const [t0, resolve] = pings.get(msg.id);
+      pings.delete(msg.id);
+      resolve(performance.now() - t0);
+      return;
+    }
     if (msg.type !== "frame" || msg.seq <= newest) return;
     const bitmap = await decode(msg, buffers[0]);
     if (msg.seq <= newest) return; // a newer frame was drawn while this one decoded
@@ -44,6 +57,7 @@ function render({ model, el }) {
     ctx.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
     bitmap.close && bitmap.close();
     canvas.dataset.seq = String(newest);
+    canvas.dataset.drawnAt = String(performance.now());
   }
 
   model.on("msg:custom", onFrame);

@@ -130,12 +130,15 @@ def test_resnet_reconstructor_for_large_images():
     trainer.run(2, score_samples=1)
 
 
-def test_short_run_beats_frozen_random_directions_on_shift_error(mnist):
-    """Learned directions are easier to tell apart than random ones: R trained with the same budget predicts
-    the shift far better (the paper's control; accuracy needs longer runs, see benchmarks/discovery.py)."""
+@pytest.mark.parametrize("seed", [0, 1])
+def test_short_run_beats_frozen_random_directions(mnist, seed):
+    """Learned directions are easier to tell apart than random ones: with the same budget (300 steps, ~10 s
+    here) R names learned directions more often and predicts their shift far better. Measured margins over
+    seeds 0-2: accuracy +0.10..+0.20, shift error -0.9..-1.2."""
     results = {}
     for kind in ("ortho", "random"):
-        trainer = DiscoveryTrainer(mnist, k=16, deformator=kind, lr=1e-3, seed=0)
+        trainer = DiscoveryTrainer(mnist, k=16, deformator=kind, lr=1e-3, seed=seed)
         bank = trainer.run(300, score_samples=1)
         results[kind] = rca(mnist, bank, trainer, n=512, seed=5)
-    assert results["ortho"]["shift_error"] < results["random"]["shift_error"] - 0.3, results
+    assert results["ortho"]["shift_error"] < results["random"]["shift_error"] - 0.5, results
+    assert results["ortho"]["accuracy"] > results["random"]["accuracy"] + 0.05, results

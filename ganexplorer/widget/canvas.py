@@ -69,4 +69,6 @@ class LiveCanvas(anywidget.AnyWidget):
 
     def _on_view_message(self, _widget, content, _buffers) -> None:
         if content.get("type") == "ready" and self._last is not None:
-            self.send(*self._last[:1], buffers=[self._last[1]])
+            self.send(self._last[0], buffers=[self._last[1]])
+        elif content.get("type") == "ping":
+            self.send({"type": "pong", "id": content.get("id")})
