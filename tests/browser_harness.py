@@ -50,7 +50,8 @@ def jupyter_lab(root: Path, notebooks: dict[str, list[str]]) -> Iterator[tuple[s
     server = subprocess.Popen(
         [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
          "--port-retries=0", "--allow-root", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={work}",
-         "--LabApp.expose_app_in_browser=True"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+         "--LabApp.expose_app_in_browser=True", "--JupyterNotebookApp.expose_app_in_browser=True"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(120):
@@ -67,11 +68,13 @@ def jupyter_lab(root: Path, notebooks: dict[str, list[str]]) -> Iterator[tuple[s
         server.wait(20)
 
 
-def run_notebook(page, base: str, token: str, name: str, sentinel: str, timeout_ms: int = 120000) -> None:
-    """Open ``name`` in Lab (its own workspace, so no other notebook is restored beside it), wait for the kernel,
-    run all cells, wait for ``sentinel`` in an output."""
+def run_notebook(page, base: str, token: str, name: str, sentinel: str, timeout_ms: int = 120000,
+                 classic: bool = False) -> None:
+    """Open ``name`` in Lab (its own workspace, so no other notebook is restored beside it) or, with ``classic``,
+    in Notebook 7; wait for the kernel, run all cells, wait for ``sentinel`` in an output."""
     workspace = Path(name).stem.replace(".", "-")
-    page.goto(f"{base}/lab/workspaces/{workspace}/tree/{name}?token={token}")
+    url = f"/notebooks/{name}" if classic else f"/lab/workspaces/{workspace}/tree/{name}"
+    page.goto(f"{base}{url}?token={token}")
     page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=60000)
     page.wait_for_function("() => window.jupyterapp?.shell?.currentWidget?.sessionContext?.session?.kernel"
                            "?.status === 'idle'", timeout=60000)

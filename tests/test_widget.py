@@ -126,3 +126,17 @@ def test_frame_encoding():
     assert fmt == "jpeg" and data[:2] == b"\xff\xd8"
     with pytest.raises(ValueError, match="unknown frame format"):
         encode(strip, "webp")
+
+
+def test_pad_moves_two_directions_with_one_frame(mnist, sent):
+    ex = Explorer(mnist)
+    ex.pad_x.value, ex.pad_y.value = 2, 5
+    before = len(sent)
+    ex.move_pad(0.5, -1.0)
+    assert len(sent) == before + 1  # one redraw for both directions
+    assert ex.shifts[2] == 1.5 and ex.shifts[5] == -3.0 and ex._sliders[5].value == -3.0
+    ex.pad._down(ex.pad.size, 0)  # a click in the top-right corner, as the canvas reports it
+    assert ex.shifts[2] == 3.0 and ex.shifts[5] == 3.0
+    ex.pad._dragging = False
+    ex.pad._move(0, 0)  # moving without a pressed button does nothing
+    assert ex.shifts[2] == 3.0

@@ -24,6 +24,7 @@ from ..directions.discovery import DiscoveryTrainer
 from ..generators import Generator, load_generator
 from ..traversal import render_traversals, traversal_grid
 from .canvas import LiveCanvas, tile
+from .pad import Pad
 
 AUTO_LABEL = re.compile(r"^(sefa|discovery|pc|random|axis|direction|coordinate) \d+$")
 
@@ -83,8 +84,9 @@ class Explorer(w.VBox):
         self.canvas = LiveCanvas(fmt=frame_format, scale=scale or max(1, 256 // max(h, width)))
         self.canvas.add_class("gx-canvas")
         self._build_controls()
-        super().__init__([self._toolbar, w.HBox([self.canvas, self._slider_box]), self._methods, self._training,
-                          self._labeling, self._export, self.status])
+        right = w.VBox([self._slider_box, self._pad_box], layout=w.Layout(flex="0 0 auto"))
+        super().__init__([self._toolbar, w.HBox([self.canvas, right]), self._methods,
+                          self._training, self._labeling, self._export, self.status])
         self.add_class("gx-explorer")
         self._set_bank(bank)
 
@@ -103,7 +105,7 @@ class Explorer(w.VBox):
         self.samples_box.observe(lambda c: self._guard(self.resample, self.seed, c.new), "value")
         self.range_box.observe(lambda c: self._guard(self.set_range, c.new), "value")
         self._toolbar = w.HBox([self.seed_box, self.samples_box, self.range_box, resample, reset])
-        self._slider_box = w.VBox(layout=w.Layout(max_height="420px", overflow="auto"))
+        self._slider_box = w.VBox(layout=w.Layout(max_height="300px", overflow="auto", width="460px"))
         self._slider_box.add_class("gx-sliders")
 
         self.k_box = w.BoundedIntText(value=min(10, self.generator.latent_dim), min=1,
@@ -147,6 +149,11 @@ class Explorer(w.VBox):
         self.suggestion.on_click(lambda _: self._guard(self._suggest_or_accept))
         self._labeling = w.VBox([w.HBox([prev_b, self.direction_box, next_b, self.name_box, self.star_box,
                                          self.suggestion]), self.notes_box, self.strip])
+
+        self.pad_x = w.Dropdown(description="pad →", layout=w.Layout(width="200px"))
+        self.pad_y = w.Dropdown(description="pad ↑", layout=w.Layout(width="200px"))
+        self.pad = Pad(lambda u, v: self._guard(self.move_pad, u, v))
+        self._pad_box = w.HBox([self.pad.canvas, w.VBox([self.pad_x, self.pad_y])])
 
         self.path_box = w.Text(value="ganexplorer_export", description="file", layout=w.Layout(width="300px"))
         export = {"grid PNG": lambda: self.export_grid(self.path_box.value + ".png"),
@@ -211,6 +218,28 @@ class Explorer(w.VBox):
             self._quiet = False
         self._render()
 
+    def set_shifts(self, shifts: dict[int, float]) -> None:
+        """Move several directions at once, with one redraw."""
+        values = {self.bank._index(k): float(v) for k, v in shifts.items()}
+        if not all(np.isfinite(v) for v in values.values()):
+            raise ValueError(f"shifts must be finite numbers, got {shifts}")
+        with self._lock:
+            for k, v in values.items():
+                self.shifts[k] = v
+        self._quiet = True
+        for k, v in values.items():
+            if k < len(self._sliders):
+                self._sliders[k].value = v
+        self._quiet = False
+        self._render()
+
+    def move_pad(self, u: float, v: float) -> None:
+        """The 2-D pad: u, v in [-1, 1] move the pad's two directions over their shift ranges."""
+        kx, ky = self.pad_x.value, self.pad_y.value
+        if kx is None or ky is None:
+            raise ValueError("choose the pad's two directions first")
+        self.set_shifts({kx: u * self.bank.shift_range[kx], ky: v * self.bank.shift_range[ky]})
+
     def reset(self) -> None:
         """All shifts back to 0."""
         with self._lock:
@@ -251,6 +280,9 @@ class Explorer(w.VBox):
         self._build_sliders()
         self._quiet = True
         self.direction_box.options = [(f"{i}: {bank.labels[i]}", i) for i in range(len(bank))]
+        for box, default in ((self.pad_x, 0), (self.pad_y, min(1, len(bank) - 1))):
+            box.options = self.direction_box.options
+            box.value = default
         self._quiet = False
         self.select(0)
         self._render()
@@ -350,7 +382,7 @@ class Explorer(w.VBox):
         n, s, h, wd, c = frames.shape
         rows = [tile(frames[i]) for i in range(n)]
         strip = np.concatenate(rows, axis=0)
-        zoom = max(1, 48 // h)
+        zoom = max(1, 64 // h)
         image = Image.fromarray(strip).resize((strip.shape[1] * zoom, strip.shape[0] * zoom), Image.NEAREST)
         self.strip.layout.width, self.strip.layout.height = f"{image.width}px", f"{image.height}px"
         self.strip.value = _png(image)
@@ -358,7 +390,11 @@ class Explorer(w.VBox):
     def _after_edit(self, k: int) -> None:
         selected = self.selected
         self._quiet = True
-        self.direction_box.options = [(f"{i}: {self.bank.labels[i]}", i) for i in range(len(self.bank))]
+        options = [(f"{i}: {self.bank.labels[i]}", i) for i in range(len(self.bank))]
+        for box in (self.direction_box, self.pad_x, self.pad_y):
+            value = box.value
+            box.options = options
+            box.value = value
         self.direction_box.value = selected
         self._quiet = False
         if k < len(self._sliders):
