@@ -169,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="traversal.png")
 
     p = command("train-gan", cmd_train_gan, "train a zoo generator on offline data", model=False)
-    p.add_argument("--dataset", choices=["mnist", "shapes"], required=True)
+    p.add_argument("--dataset", choices=["mnist", "shapes", "scenes"], required=True)
     p.add_argument("--out", required=True, help="output .safetensors path")
     p.add_argument("--steps", type=int, default=12000)
     p.add_argument("--batch-size", type=int, default=64)

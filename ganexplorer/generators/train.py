@@ -21,7 +21,7 @@ from ..device import resolve_device
 from .dcgan import DCGANDiscriminator, DCGANGenerator
 from .zoo import save_generator
 
-DATASETS = ("mnist", "shapes")
+DATASETS = ("mnist", "shapes", "scenes")
 
 
 def _real_batches(dataset: str, batch_size: int, device: torch.device, seed: int) -> Callable[[], torch.Tensor]:
@@ -35,6 +35,12 @@ def _real_batches(dataset: str, batch_size: int, device: torch.device, seed: int
         from ..data.shapes import FACTORS, render_shapes
 
         return lambda: render_shapes(torch.rand(batch_size, len(FACTORS), generator=gen).to(device))
+    if dataset == "scenes":
+        from ..data.scenes import BACKGROUND_FACTORS, render_scenes
+        from ..data.shapes import FACTORS
+
+        k = len(FACTORS) + len(BACKGROUND_FACTORS)
+        return lambda: render_scenes(torch.rand(batch_size, k, generator=gen).to(device))[0]
     raise ValueError(f"unknown dataset {dataset!r}: choose one of {DATASETS}")
 
 
