@@ -23,7 +23,7 @@ demo: venv
 	$(VENV)/bin/jupyter lab notebooks/01_quickstart.ipynb
 
 test: venv chromium
-	$(VENV)/bin/ruff check ganexplorer tests benchmarks
+	$(VENV)/bin/ruff check ganexplorer tests benchmarks notebooks
 	GANEXPLORER_QUICK=1 $(VENV)/bin/python -m pytest -q --nbval-lax tests notebooks
 
 .PHONY: venv chromium demo test
