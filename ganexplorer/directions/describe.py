@@ -28,7 +28,7 @@ def _unwrap(values: torch.Tensor, period: float) -> torch.Tensor:
     return torch.cat([values[:, :1], values[:, :1] + steps.cumsum(1)], dim=1)
 
 
-def _line_fits(shifts: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def line_fits(shifts: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-sample least-squares slope and R^2 of values (N, S, P) against shifts (S,)."""
     s = shifts - shifts.mean()
     v = values - values.mean(1, keepdim=True)
@@ -101,7 +101,7 @@ def describe(generator, bank: DirectionBank, n: int = 16, shifts: Sequence[float
     span = float(max(shifts) - min(shifts))
     rows = []
     for row, k in enumerate(directions):
-        slope, r2 = _line_fits(shift_t, values[row])  # (N, P)
+        slope, r2 = line_fits(shift_t, values[row])  # (N, P)
         mean_slope = slope.mean(0)
         consistency = (torch.sign(slope) == torch.sign(mean_slope)).float().mean(0)
         effect = (mean_slope.abs() * span / spread)

@@ -17,6 +17,7 @@ import torch
 
 from ..data.shapes import FACTORS
 from ..directions.bank import DirectionBank
+from ..directions.describe import line_fits
 from ..traversal import traversal_latents
 from .judges import load_judge
 
@@ -30,13 +31,12 @@ def factor_changes(generator, bank: DirectionBank, n: int = 16, shifts: Sequence
     r = max(bank.shift_range)
     shifts = list(shifts) if shifts is not None else np.linspace(-r, r, 7).tolist()
     s = torch.as_tensor(shifts, dtype=torch.float32, device=generator.device)
-    s = s - s.mean()
     z = generator.sample_latents(n, seed)
     out = []
     for k in range(len(bank)):
         images = generator.render(traversal_latents(bank, z, [k], shifts))
         f = judge(images).view(n, len(shifts), len(FACTORS))
-        slope = (s[None, :, None] * (f - f.mean(1, keepdim=True))).sum(1) / (s**2).sum()  # (N, F)
+        slope, _ = line_fits(s, f)  # (N, F)
         out.append(slope.abs().mean(0) * float(max(shifts) - min(shifts)))
     return torch.stack(out).cpu().numpy()
 

@@ -35,6 +35,12 @@ def _png(image: Image.Image) -> bytes:
     return buf.getvalue()
 
 
+def enlarged(strip: np.ndarray, height: int) -> Image.Image:
+    """An (H, W, 3) uint8 strip scaled up by a whole factor to about ``height`` pixels, crisp (nearest)."""
+    zoom = max(1, height // strip.shape[0])
+    return Image.fromarray(strip).resize((strip.shape[1] * zoom, strip.shape[0] * zoom), Image.NEAREST)
+
+
 def curve_png(history: list[dict[str, float]]) -> bytes:
     """Accuracy and shift error over steps, drawn with matplotlib's Agg canvas (safe off the main thread)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -379,11 +385,7 @@ class Explorer(w.VBox):
         shifts = np.linspace(-r, r, 7).tolist()
         z = self.z[: min(3, len(self.z))]
         frames = render_traversals(self.generator, self.bank, z, [k], shifts)[0]  # (N, S, H, W, C)
-        n, s, h, wd, c = frames.shape
-        rows = [tile(frames[i]) for i in range(n)]
-        strip = np.concatenate(rows, axis=0)
-        zoom = max(1, 64 // h)
-        image = Image.fromarray(strip).resize((strip.shape[1] * zoom, strip.shape[0] * zoom), Image.NEAREST)
+        image = enlarged(np.concatenate([tile(sample) for sample in frames], axis=0), 64 * len(frames))
         self.strip.layout.width, self.strip.layout.height = f"{image.width}px", f"{image.height}px"
         self.strip.value = _png(image)
 
@@ -456,12 +458,7 @@ class Explorer(w.VBox):
         up = np.linspace(-r, r, frames // 2 + 1)
         shifts = np.concatenate([up[:-1], up[::-1][:-1]]).tolist()  # a loop with no repeated frame
         video = render_traversals(self.generator, self.bank, self.z, [k], shifts)[0]  # (N, S, H, W, C)
-        images = []
-        for j in range(len(shifts)):
-            strip = tile(video[:, j])
-            zoom = max(1, size // strip.shape[0])
-            images.append(Image.fromarray(strip).resize((strip.shape[1] * zoom, strip.shape[0] * zoom),
-                                                        Image.NEAREST))
+        images = [enlarged(tile(video[:, j]), size) for j in range(len(shifts))]
         images[0].save(path, save_all=True, append_images=images[1:], duration=80, loop=0)
         self._say(f"saved {path}")
         return Path(path)

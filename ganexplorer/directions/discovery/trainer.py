@@ -105,7 +105,7 @@ class DiscoveryTrainer:
             logits, eps_hat = self._pair_logits(z, self.deformator(index, eps))
         else:
             with torch.no_grad():
-                images = self.generator.module(torch.cat([z, z + self.deformator(index, eps)]))
+                images = self._g(torch.cat([z, z + self.deformator(index, eps)]))
             logits, eps_hat = self._r(torch.cat(images.chunk(2), dim=1))
         ce = F.cross_entropy(logits.float(), index)
         shift_err = (eps_hat.float() - eps).abs().mean()
