@@ -13,13 +13,8 @@ from .directions.bank import DirectionBank
 
 def traversal_latents(bank: DirectionBank, z: torch.Tensor, directions: Sequence[int],
                       shifts: Sequence[float]) -> torch.Tensor:
-    """Latents ordered (direction, sample, shift), flattened to (K * N * S, d)."""
-    steps = torch.as_tensor(list(shifts), dtype=torch.float32, device=bank.device)
-    if not torch.isfinite(steps).all():
-        raise ValueError("shifts contain NaN or inf")
-    d = bank.directions[list(directions)]  # (K, d)
-    lat = z.to(bank.device)[None, :, None, :] + steps[None, None, :, None] * d[:, None, None, :]
-    return lat.reshape(-1, bank.latent_dim)
+    """Latents ordered (direction, sample, shift), flattened to (K * N * S, ...): see ``bank.traverse_many``."""
+    return bank.traverse_many(z, directions, shifts)
 
 
 def render_traversals(generator, bank: DirectionBank, z: torch.Tensor, directions: Sequence[int],

@@ -38,8 +38,12 @@ def test_unknown_and_damaged_checkpoints_are_explained(tmp_path):
         load_generator("no-such-model")
     pt = tmp_path / "model.pt"
     pt.write_bytes(b"not really")
-    with pytest.raises(ValueError, match="unknown checkpoint format.*Generator\\(module"):
+    with pytest.raises(ValueError, match="not a readable torch checkpoint"):
         load_generator(pt)
+    odd = tmp_path / "model.h5"
+    odd.write_bytes(b"\x89HDF")
+    with pytest.raises(ValueError, match="(?s)unknown checkpoint format.*StyleGAN2.*Generator\\(module"):
+        load_generator(odd)
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{broken json}xx")
     with pytest.raises(ValueError, match="not a readable"):

@@ -39,8 +39,10 @@ def factorize(weight: torch.Tensor, k: int | None = None) -> tuple[torch.Tensor,
 def sefa(generator, layers: str = "all", k: int | None = None, weight: torch.Tensor | None = None) -> DirectionBank:
     """Closed-form directions of ``generator`` (a ``Generator``) as a bank sorted by eigenvalue (the scores).
 
-    ``layers`` selects which layers' weights are factorised for layer-aware (style) generators, which expose
-    ``sefa_weight(layers)``; other generators have one first layer and accept only ``"all"``.
+    ``layers`` ("all", "0-1", "2-5", ...) selects which layers' weights are factorised for layer-aware (style)
+    generators, and the directions then move only those layers' latents; modules that expose
+    ``sefa_weight(layers)`` say which weight that is; other generators have one first layer and accept only
+    ``"all"``.
     """
     d = generator.latent_dim
     if k is not None and not 1 <= k <= d:
@@ -58,5 +60,6 @@ def sefa(generator, layers: str = "all", k: int | None = None, weight: torch.Ten
         raise ValueError(f"SeFa weight must have shape (out_units, {d}), got {tuple(weight.shape)}")
     directions, values = factorize(weight, k)
     return DirectionBank(directions, scores=values, source="sefa", layers=layers, shift_range=3.0,
+                         num_layers=generator.num_layers,
                          labels=[f"sefa {i}" for i in range(len(values))], generator=generator.name,
                          info={"method": "sefa", "layers": layers, "weight_shape": list(weight.shape)})

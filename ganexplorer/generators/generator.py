@@ -16,7 +16,12 @@ from ..device import resolve_device
 
 
 class Generator:
-    """A frozen generator on ``device`` ("auto": CUDA when present, else CPU)."""
+    """A frozen generator on ``device`` ("auto": CUDA when present, else CPU).
+
+    Two optional hooks of the module widen what "latent" means: ``latents_from_noise(noise)`` when its latents
+    are not N(0, I) (StyleGAN in W, BigGAN's truncated normal), and ``num_layers`` when it reads one latent per
+    layer (W+): then ``render`` also takes (N, num_layers, d).
+    """
 
     def __init__(self, module: nn.Module, latent_dim: int | None = None, device: str | torch.device = "auto",
                  name: str | None = None, info: dict[str, Any] | None = None):
@@ -36,19 +41,37 @@ class Generator:
     def __repr__(self) -> str:
         return f"Generator({self.name!r}, latent_dim={self.latent_dim}, device={self.device})"
 
+    @property
+    def num_layers(self) -> int | None:
+        """How many per-layer latents a layer-aware (style) generator reads; None for one latent."""
+        return getattr(self.module, "num_layers", None)
+
+    def latents_from_noise(self, noise: torch.Tensor) -> torch.Tensor:
+        """The generator's own latents from N(0, I) noise (identity unless the module says otherwise)."""
+        hook = getattr(self.module, "latents_from_noise", None)
+        if hook is None:
+            return noise
+        with torch.no_grad():
+            return hook(noise)
+
     def sample_latents(self, n: int, seed: int | None = None) -> torch.Tensor:
-        """``n`` latents from N(0, I) on the device; the same seed gives the same latents on every device."""
+        """``n`` latents on the device (N(0, I), or the module's own latent distribution); the same seed gives
+        the same latents on every device."""
         gen = torch.Generator().manual_seed(int(seed)) if seed is not None else None
-        return torch.randn(n, self.latent_dim, generator=gen).to(self.device)
+        return self.latents_from_noise(torch.randn(n, self.latent_dim, generator=gen).to(self.device))
 
     def check_latents(self, z: torch.Tensor | np.ndarray | list) -> torch.Tensor:
-        """Latents as a float (N, d) tensor on the device, or a ``ValueError`` saying what was expected."""
+        """Latents as a float (N, d) (or (N, num_layers, d) for layer-aware generators) tensor on the device,
+        or a ``ValueError`` saying what was expected."""
         z = torch.as_tensor(z, dtype=torch.float32, device=self.device)
         if z.ndim == 1:
             z = z.unsqueeze(0)
-        if z.ndim != 2 or z.shape[1] != self.latent_dim:
-            raise ValueError(f"latents must have shape (N, {self.latent_dim}) for {self.name}, "
-                             f"got {tuple(z.shape)}")
+        per_layer = self.num_layers is not None and z.ndim == 3 and z.shape[1] == self.num_layers
+        if not (z.ndim == 2 or per_layer) or z.shape[-1] != self.latent_dim:
+            expected = f"(N, {self.latent_dim})"
+            if self.num_layers is not None:
+                expected += f" or, one latent per layer, (N, {self.num_layers}, {self.latent_dim})"
+            raise ValueError(f"latents must have shape {expected} for {self.name}, got {tuple(z.shape)}")
         if not torch.isfinite(z).all():
             raise ValueError("latents contain NaN or inf: check the shifts and the latent you passed")
         return z
@@ -84,5 +107,5 @@ class Generator:
     def image_shape(self) -> tuple[int, int, int]:
         """(C, H, W) of one image (renders one sample the first time)."""
         if self._image_shape is None:
-            self.render(torch.zeros(1, self.latent_dim, device=self.device))
+            self.render(self.sample_latents(1, seed=0))
         return self._image_shape

@@ -11,6 +11,7 @@ from pathlib import Path
 from torch import nn
 
 from ..files import load_weights, read_header, save_weights
+from .checkpoints import formats_help, load_family
 from .dcgan import DCGANGenerator
 from .generator import Generator
 
@@ -21,10 +22,7 @@ ZOO: dict[str, str] = {
     "scenes": "DCGAN, 32x32 RGB ellipse on a varied background, latent 64; procedural scenes with known masks",
 }
 DCGAN_FORMAT = "ganexplorer-dcgan"
-FORMATS_HELP = (
-    "recognised: a zoo name (" + ", ".join(ZOO) + "), a ganexplorer DCGAN .safetensors file, "
-    "or any torch module mapping (N, d) latents to (N, C, H, W) images: Generator(module, latent_dim=d)"
-)
+FORMATS_HELP = "recognised: a zoo name (" + ", ".join(ZOO) + "), a ganexplorer DCGAN .safetensors file"
 
 
 def save_generator(module: DCGANGenerator, path: str | Path, meta: dict | None = None) -> None:
@@ -45,6 +43,14 @@ def _load_dcgan(path: Path) -> tuple[DCGANGenerator, dict]:
     return module, header.get("meta", {})
 
 
+def _is_ours(path: Path) -> bool:
+    """True for a ganexplorer DCGAN weights file (other safetensors may hold a family's state dict)."""
+    try:
+        return path.suffix == ".safetensors" and read_header(path).get("format") == DCGAN_FORMAT
+    except ValueError:  # unreadable, or foreign non-JSON metadata: let the family loaders say what it is
+        return False
+
+
 def zoo_path(name: str) -> Path:
     """Where the shipped weights of zoo generator ``name`` live."""
     path = WEIGHTS_DIR / f"{name}.safetensors"
@@ -54,15 +60,25 @@ def zoo_path(name: str) -> Path:
     return path
 
 
-def load_generator(name_or_path: str | Path | nn.Module, device: str = "auto", **options) -> Generator:
-    """A ready ``Generator`` from a zoo name, a local checkpoint path, or a torch module."""
+def load_generator(name_or_path: str | Path | nn.Module, family: str | None = None, device: str = "auto",
+                   **options) -> Generator:
+    """A ready ``Generator`` from a zoo name, a local checkpoint (file or folder), or a torch module.
+
+    Checkpoints of the supported families (StyleGAN2, ProGAN, BigGAN, SN-GAN) are recognised by their layout;
+    ``family`` skips the guessing, and ``options`` go to the family (e.g. ``space="w"``, ``truncation=0.7``
+    for StyleGAN2, ``class_index=207`` for BigGAN). Nothing is ever unpickled as code.
+    """
     if isinstance(name_or_path, nn.Module):
         return Generator(name_or_path, device=device, **options)
     name = str(name_or_path)
-    path = zoo_path(name) if name in ZOO else Path(name).expanduser()
+    path = zoo_path(name) if name in ZOO and family is None else Path(name).expanduser()
     if not path.exists():
-        raise FileNotFoundError(f"no zoo generator or file named {name!r}; {FORMATS_HELP}")
-    if path.suffix != ".safetensors":
-        raise ValueError(f"unknown checkpoint format for {path}; {FORMATS_HELP}")
-    module, meta = _load_dcgan(path)
-    return Generator(module, device=device, name=name if name in ZOO else path.stem, info=meta, **options)
+        raise FileNotFoundError(f"no zoo generator or file named {name!r}; {FORMATS_HELP}, or a local "
+                                f"checkpoint: {formats_help()}")
+    if family is None and _is_ours(path):
+        if options:
+            raise TypeError(f"ganexplorer DCGAN files take no options, got {', '.join(options)}")
+        module, meta = _load_dcgan(path)
+        return Generator(module, device=device, name=name if name in ZOO else path.stem, info=meta)
+    module, info = load_family(path, family, **options)
+    return Generator(module, device=device, name=path.stem if path.is_file() else path.name, info=info)

@@ -33,7 +33,7 @@ def rca(generator, bank, reconstructor: nn.Module | Any, n: int = 2048, shift_sc
     for start in range(0, n, batch_size):
         m = min(batch_size, n - start)
         index = (torch.arange(start, start + m, device=dev) % k)
-        z = torch.randn(m, generator.latent_dim, device=dev, generator=gen)
+        z = generator.latents_from_noise(torch.randn(m, generator.latent_dim, device=dev, generator=gen))
         eps = sample_shifts(m, shift_scale, min_shift, dev, gen)
         images = generator.module(torch.cat([z, z + directions[index] * eps[:, None]]))
         logits, eps_hat = reconstructor(torch.cat(images.chunk(2), dim=1))

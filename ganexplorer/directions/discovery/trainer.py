@@ -98,7 +98,7 @@ class DiscoveryTrainer:
             return self._r(pairs)
 
     def _losses(self, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        z = torch.randn(n, self.generator.latent_dim, device=self.device)
+        z = self.generator.latents_from_noise(torch.randn(n, self.generator.latent_dim, device=self.device))
         index = torch.randint(self.k, (n,), device=self.device)
         eps = sample_shifts(n, self.shift_scale, self.min_shift, self.device)
         if self.deformator.trainable:
