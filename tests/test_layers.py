@@ -2,37 +2,10 @@
 
 import pytest
 import torch
-from torch import nn
 
-from ganexplorer import DirectionBank, Generator, sefa
+from ganexplorer import DirectionBank, sefa
 from ganexplorer.layers import parse_layers
 from ganexplorer.traversal import traversal_grid
-
-
-class ToyStyle(nn.Module):
-    """A layer-aware toy: one style (affine) per layer read from its own latent, like StyleGAN's W+."""
-
-    latent_dim, num_layers = 8, 4
-
-    def __init__(self):
-        super().__init__()
-        self.affines = nn.ModuleList(nn.Linear(8, 6) for _ in range(self.num_layers))
-        self.to_image = nn.Linear(6 * self.num_layers, 3 * 8 * 8)
-
-    def forward(self, latents):
-        if latents.ndim == 2:
-            latents = latents[:, None].expand(-1, self.num_layers, -1)
-        styles = torch.cat([a(latents[:, i]) for i, a in enumerate(self.affines)], dim=1)
-        return torch.tanh(self.to_image(styles)).view(-1, 3, 8, 8)
-
-    def sefa_weight(self, layers):
-        return torch.cat([self.affines[i].weight for i in parse_layers(layers, self.num_layers)])
-
-
-@pytest.fixture
-def style():
-    torch.manual_seed(0)
-    return Generator(ToyStyle(), device="cpu", name="toy")
 
 
 def test_parse_layers_accepts_the_reference_ranges_and_explains_bad_ones():

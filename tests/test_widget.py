@@ -140,3 +140,29 @@ def test_pad_moves_two_directions_with_one_frame(mnist, sent):
     ex.pad._dragging = False
     ex.pad._move(0, 0)  # moving without a pressed button does nothing
     assert ex.shifts[2] == 3.0
+
+
+def test_style_generators_get_a_layer_range_control(style, tmp_path, sent):
+    ex = Explorer(style, bank_path=tmp_path / "style.gxb")
+    assert ex.layers_box.layout.display == "flex" and ex.layers_box.options == ("all", "0-1", "2-3")
+    assert ex.direction_layers.layout.display == "flex"
+    ex.layers_box.value = "2-3"
+    ex.run_sefa(3, ex.layers_box.value)
+    assert ex.bank.layers == ["2-3"] * 3 and ex.bank.num_layers == 4
+    before = ex.frames()
+    ex.set_shift(0, 2.0)
+    assert not np.array_equal(before, ex.frames())
+    ex.direction_layers.value = "0"  # as typed in the browser
+    assert ex.bank.layers[0] == "0" and DirectionBank.load(tmp_path / "style.gxb").layers[0] == "0"
+    ex.direction_layers.value = "9"
+    assert "error" in ex.status.value and "4 layers" in ex.status.value
+    assert ex.bank.layers[0] == "0" and ex.direction_layers.value == "0"
+    again = Explorer(style, bank_path=tmp_path / "style.gxb")
+    assert again.bank.layers[0] == "0" and again.direction_layers.value == "0"
+
+
+def test_flat_generators_hide_the_layer_and_family_controls(mnist, sent):
+    ex = Explorer(mnist)
+    assert ex.layers_box.layout.display == "none" and ex.truncation_box not in ex._toolbar.children
+    with pytest.raises(ValueError, match="not class-conditional"):
+        ex.set_class(3)

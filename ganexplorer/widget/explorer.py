@@ -62,6 +62,14 @@ def curve_png(history: list[dict[str, float]]) -> bytes:
     return buf.getvalue()
 
 
+def layer_presets(num_layers: int | None) -> list[str]:
+    """The layer ranges offered for a style generator: all, then coarse / middle / fine as in the SeFa UI."""
+    if not num_layers:
+        return ["all"]
+    ranges = [(0, 1), (2, 5), (6, 13), (6, num_layers - 1)]
+    return ["all"] + list(dict.fromkeys(f"{a}-{min(b, num_layers - 1)}" for a, b in ranges if a < num_layers))
+
+
 class Explorer(w.VBox):
     """Explore ``generator`` (a ``Generator``, a zoo name or a checkpoint path) along the directions of ``bank``.
 
@@ -110,7 +118,18 @@ class Explorer(w.VBox):
         self.seed_box.observe(lambda c: self._guard(self.resample, c.new, self.samples), "value")
         self.samples_box.observe(lambda c: self._guard(self.resample, self.seed, c.new), "value")
         self.range_box.observe(lambda c: self._guard(self.set_range, c.new), "value")
-        self._toolbar = w.HBox([self.seed_box, self.samples_box, self.range_box, resample, reset])
+        module = self.generator.module
+        self.truncation_box = w.BoundedFloatText(value=float(getattr(module, "truncation", 1.0)), min=0.0, max=2.0,
+                                                 step=0.05, description="ψ", layout=w.Layout(width="130px"),
+                                                 tooltip="truncation: lower is more typical, less varied")
+        self.truncation_box.observe(lambda c: self._quiet or self._guard(self.set_truncation, c.new), "value")
+        self.class_box = w.BoundedIntText(value=int(getattr(module, "class_index", 0)), min=0,
+                                          max=max(0, int(getattr(module, "num_classes", 1)) - 1),
+                                          description="class", layout=w.Layout(width="150px"))
+        self.class_box.observe(lambda c: self._quiet or self._guard(self.set_class, c.new), "value")
+        family = [box for box, attr in ((self.truncation_box, "truncation"), (self.class_box, "class_index"))
+                  if hasattr(module, attr)]
+        self._toolbar = w.HBox([self.seed_box, self.samples_box, self.range_box, *family, resample, reset])
         self._slider_box = w.VBox(layout=w.Layout(max_height="300px", overflow="auto", width="460px"))
         self._slider_box.add_class("gx-sliders")
 
@@ -120,7 +139,13 @@ class Explorer(w.VBox):
                                           layout=w.Layout(width="170px"))
         self.deformator_box = w.Dropdown(options=["ortho", "unit-norm", "linear", "random", "coordinate"],
                                          value="ortho", description="A", layout=w.Layout(width="170px"))
-        buttons = {"SeFa": lambda: self.run_sefa(self.k_box.value), "PCA": lambda: self.run_pca(self.k_box.value),
+        presets = layer_presets(self.generator.num_layers)
+        self.layers_box = w.Combobox(value="all", options=presets, description="layers", ensure_option=False,
+                                     layout=w.Layout(width="170px", display="flex" if len(presets) > 1 else "none"),
+                                     tooltip="SeFa on these layers' style weights; its directions move only them")
+        self.layers_box.add_class("gx-layers")
+        buttons = {"SeFa": lambda: self.run_sefa(self.k_box.value, self.layers_box.value or "all"),
+                   "PCA": lambda: self.run_pca(self.k_box.value),
                    "Discover": lambda: self.discover(self.steps_box.value, self.k_box.value,
                                                      self.deformator_box.value),
                    "Cancel": self.cancel}
@@ -130,7 +155,7 @@ class Explorer(w.VBox):
             button.add_class(f"gx-{name.lower()}")
             button.on_click(lambda _, a=action: self._guard(a))
             row.append(button)
-        self._methods = w.HBox([self.k_box, self.steps_box, self.deformator_box, *row])
+        self._methods = w.HBox([self.k_box, self.layers_box, self.steps_box, self.deformator_box, *row])
         self.progress = w.IntProgress(value=0, min=0, max=1, description="training", layout=w.Layout(width="420px"))
         self.curve = w.Image(format="png", layout=w.Layout(width="320px"))
         self._training = w.HBox([self.progress, self.curve], layout=w.Layout(display="none"))
@@ -139,6 +164,11 @@ class Explorer(w.VBox):
         self.name_box = w.Text(description="name", continuous_update=False, layout=w.Layout(width="260px"))
         self.name_box.add_class("gx-name")
         self.star_box = w.ToggleButton(description="☆ star", layout=w.Layout(width="90px"))
+        self.direction_layers = w.Combobox(options=presets, description="layers", ensure_option=False,
+                                           continuous_update=False, layout=w.Layout(
+                                               width="170px", display="flex" if len(presets) > 1 else "none"),
+                                           tooltip="which layers this direction moves")
+        self.direction_layers.observe(lambda c: self._quiet or self._guard(self._layers_typed, c.new), "value")
         self.notes_box = w.Textarea(description="notes", continuous_update=False, layout=w.Layout(width="420px"))
         self.suggestion = w.Button(description="suggest a name", tooltip="measure what this direction does")
         self.suggestion.add_class("gx-suggest")
@@ -154,7 +184,7 @@ class Explorer(w.VBox):
         self.notes_box.observe(lambda c: self._quiet or self._guard(self.note, self.selected, c.new), "value")
         self.suggestion.on_click(lambda _: self._guard(self._suggest_or_accept))
         self._labeling = w.VBox([w.HBox([prev_b, self.direction_box, next_b, self.name_box, self.star_box,
-                                         self.suggestion]), self.notes_box, self.strip])
+                                         self.direction_layers, self.suggestion]), self.notes_box, self.strip])
 
         self.pad_x = w.Dropdown(description="pad →", layout=w.Layout(width="200px"))
         self.pad_y = w.Dropdown(description="pad ↑", layout=w.Layout(width="200px"))
@@ -268,6 +298,53 @@ class Explorer(w.VBox):
         self._render()
         self._refresh_strip()
 
+    def set_truncation(self, psi: float) -> None:
+        """Truncation ψ of StyleGAN2 / BigGAN: new latents are drawn (same seed) and shown."""
+        if not hasattr(self.generator.module, "truncation"):
+            raise ValueError(f"{self.generator.name} has no truncation setting")
+        psi = float(psi)
+        if not 0.0 <= psi <= 2.0:
+            raise ValueError(f"truncation must be between 0 and 2, got {psi}")
+        with self._lock:
+            self.generator.module.truncation = psi
+        self._quiet = True
+        self.truncation_box.value = psi
+        self._quiet = False
+        self.resample(self.seed)
+
+    def set_class(self, index: int) -> None:
+        """The class a class-conditional generator (BigGAN) draws; the sliders keep their values."""
+        if not hasattr(self.generator.module, "class_index"):
+            raise ValueError(f"{self.generator.name} is not class-conditional")
+        with self._lock:
+            self.generator.module.class_index = int(index)  # the module checks the range
+        self._quiet = True
+        self.class_box.value = int(index)
+        self._quiet = False
+        self._render()
+        self._refresh_strip()
+
+    def set_layers(self, k: int, layers: str) -> None:
+        """Restrict direction k to a layer range ("0-1", "2-5", "all") of a style generator (autosaved)."""
+        with self._lock:
+            self.bank.set_layers(k, layers)
+        if self.selected == k and self.direction_layers.value != layers:
+            self._quiet = True
+            self.direction_layers.value = layers
+            self._quiet = False
+        self._render()
+        self._refresh_strip()
+        self._say(f"direction {k} moves layers {layers}")
+
+    def _layers_typed(self, text: str) -> None:
+        try:
+            self.set_layers(self.selected, text or "all")
+        except ValueError:  # show the bank's range again, and the error in the status line
+            self._quiet = True
+            self.direction_layers.value = self.bank.layers[self.selected] or "all"
+            self._quiet = False
+            raise
+
     def set_range(self, r: float) -> None:
         """The same slider range +-r for every direction."""
         with self._lock:
@@ -375,6 +452,7 @@ class Explorer(w.VBox):
         self.star_box.value = self.bank.starred[k]
         self.star_box.description = "★ starred" if self.bank.starred[k] else "☆ star"
         self.notes_box.value = self.bank.notes[k]
+        self.direction_layers.value = self.bank.layers[k] or "all"
         self.suggestion.description = "suggest a name"
         self._quiet = False
         self._refresh_strip()
