@@ -39,10 +39,24 @@ def parse_shifts(spec: str) -> list[float]:
         raise SystemExit(f"error: cannot read shifts {spec!r}: use from:to:count (e.g. -3:3:7) or a list") from exc
 
 
+def parse_options(items: Sequence[str] | None) -> dict[str, object]:
+    """['space=w', 'truncation=0.7'] -> {'space': 'w', 'truncation': 0.7} (numbers and true/false read as such)."""
+    options: dict[str, object] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"error: cannot read option {item!r}: use KEY=VALUE, e.g. --option truncation=0.7")
+        try:
+            options[key.replace("-", "_")] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key.replace("-", "_")] = value
+    return options
+
+
 def _generator(args):
     from .generators import load_generator
 
-    return load_generator(args.model, device=args.device)
+    return load_generator(args.model, family=args.family, device=args.device, **parse_options(args.option))
 
 
 def _bank(args, generator):
@@ -50,7 +64,7 @@ def _bank(args, generator):
 
     if args.bank:
         return DirectionBank.load(args.bank, generator=generator)
-    return sefa(generator)
+    return sefa(generator, layers=args.layers)
 
 
 def cmd_sefa(args) -> None:
@@ -152,7 +166,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
         if model:
-            p.add_argument("--model", default="mnist", help="zoo name (mnist, shapes) or checkpoint path")
+            p.add_argument("--model", default="mnist", help="zoo name (mnist, shapes, scenes), or a checkpoint "
+                           "file or folder (StyleGAN2 .pt/.pkl, ProGAN .pth, BigGAN folder, SN-GAN folder)")
+            p.add_argument("--family", choices=["stylegan2", "progan", "biggan", "sngan"], default=None,
+                           help="the checkpoint's family (default: recognised from its layout)")
+            p.add_argument("--option", action="append", metavar="KEY=VALUE",
+                           help="a family option, repeatable: space=w, truncation=0.7, class_index=207")
         return p
 
     p = command("sefa", cmd_sefa, "closed-form SeFa directions of a generator")
@@ -162,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("grid", cmd_grid, "traversal grid PNG: directions x shifts x samples")
     p.add_argument("--bank", help="a saved bank (default: SeFa directions of the model)")
+    p.add_argument("--layers", default="all", help="layer range of the default SeFa directions, e.g. 0-1")
     p.add_argument("--directions", help="indices, e.g. 0-7 or 0,3,5 (default: the first 8)")
     p.add_argument("--shifts", help="from:to:count, written --shifts=-3:3:7, or a list (default: the bank's range)")
     p.add_argument("--samples", type=int, default=3)
@@ -218,7 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError, TypeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
