@@ -76,3 +76,12 @@ def test_to_uint8_maps_the_range_on_device_and_to_channels_last():
 def test_render_uint8_returns_host_frames(tiny):
     frames = tiny.render_uint8(tiny.sample_latents(2, seed=0))
     assert isinstance(frames, np.ndarray) and frames.dtype == np.uint8 and frames.shape == (2, 16, 16, 3)
+
+
+def test_half_precision_rendering_stays_close_and_returns_float32(shapes):
+    half = Generator(shapes.module, device="cpu", dtype="bfloat16")
+    z = shapes.sample_latents(4, seed=0)
+    images = half.render(z)
+    assert images.dtype == torch.float32 and (images - shapes.render(z)).abs().max() < 0.1
+    with pytest.raises(ValueError, match="unknown render dtype"):
+        Generator(shapes.module, device="cpu", dtype="int8")

@@ -3,6 +3,8 @@
 PCA of N(0, I) latents is meaningless (isotropic), so, as GANSpace does for BigGAN, we take PCA of early
 *activations* y = G_1(z) and carry each principal component back to the latent by least squares: find U with
 U x ~ z where x are the PCA coordinates of y. Rows of U (normalised) are the latent directions.
+For StyleGAN in W, as GANSpace does, the "activations" are the latents w themselves (``layer="latents"``,
+the default of modules whose ``pca_layer`` says so).
 """
 
 from __future__ import annotations
@@ -46,7 +48,22 @@ def pca(generator, k: int = 20, n_samples: int = 20000, layer: str | None = None
         raise ValueError(f"k must be between 1 and the latent size {d}, got {k}")
     if n_samples < 2 * k:
         raise ValueError(f"n_samples must be at least 2*k = {2 * k}, got {n_samples}")
-    target = _feature_layer(generator.module, d, layer)
+    z = generator.sample_latents(n_samples, seed)
+    name = layer or getattr(generator.module, "pca_layer", None)
+    y = z.flatten(1).float() if name == "latents" else _activations(generator, z, _feature_layer(
+        generator.module, d, layer), batch_size)
+    centered = y - y.mean(0)
+    _, s, v = torch.pca_lowrank(centered, q=min(k + 10, *centered.shape), center=False, niter=6)
+    coords = centered @ v[:, :k]
+    u = torch.linalg.lstsq(coords, z).solution  # (k, d): the latent direction of each component
+    explained = (s[:k] ** 2 / centered.pow(2).sum()).tolist()
+    return DirectionBank(nn.functional.normalize(u, dim=1), scores=explained, num_layers=generator.num_layers,
+                         source="pca", labels=[f"pc {i}" for i in range(k)], generator=generator.name,
+                         info={"method": "pca", "layer": name, "n_samples": n_samples, "seed": seed})
+
+
+def _activations(generator, z: torch.Tensor, target: nn.Module, batch_size: int) -> torch.Tensor:
+    """The flattened outputs of ``target`` for latents z, stopping each forward there."""
     captured: list[torch.Tensor] = []
 
     def grab(_module, _inputs, output):
@@ -54,22 +71,12 @@ def pca(generator, k: int = 20, n_samples: int = 20000, layer: str | None = None
         raise _Captured  # the rest of the generator is not needed
 
     hook = target.register_forward_hook(grab)
-    z = generator.sample_latents(n_samples, seed)
     try:
-        for i in range(0, n_samples, batch_size):
+        for i in range(0, len(z), batch_size):
             try:
                 generator.module(z[i:i + batch_size])
             except _Captured:
                 pass
     finally:
         hook.remove()
-    y = torch.cat(captured)
-    centered = y - y.mean(0)
-    _, s, v = torch.pca_lowrank(centered, q=min(k + 10, *centered.shape), center=False, niter=6)
-    coords = centered @ v[:, :k]
-    u = torch.linalg.lstsq(coords, z).solution  # (k, d): the latent direction of each component
-    explained = (s[:k] ** 2 / centered.pow(2).sum()).tolist()
-    return DirectionBank(nn.functional.normalize(u, dim=1), scores=explained,
-                         source="pca", labels=[f"pc {i}" for i in range(k)], generator=generator.name,
-                         info={"method": "pca", "layer": layer or getattr(generator.module, "pca_layer", None),
-                               "n_samples": n_samples, "seed": seed})
+    return torch.cat(captured)

@@ -15,16 +15,28 @@ from torch import nn
 from ..device import resolve_device
 
 
+def _render_dtype(dtype: str | torch.dtype) -> torch.dtype:
+    """float32, or a half type that rendering runs in under autocast (weights stay float32)."""
+    named = {"float32": torch.float32, "float16": torch.float16, "fp16": torch.float16, "half": torch.float16,
+             "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
+    resolved = named.get(dtype) if isinstance(dtype, str) else dtype
+    if resolved not in (torch.float32, torch.float16, torch.bfloat16):
+        raise ValueError(f"unknown render dtype {dtype!r}: use 'float32', 'float16' or 'bfloat16'")
+    return resolved
+
+
 class Generator:
     """A frozen generator on ``device`` ("auto": CUDA when present, else CPU).
 
     Two optional hooks of the module widen what "latent" means: ``latents_from_noise(noise)`` when its latents
     are not N(0, I) (StyleGAN in W, BigGAN's truncated normal), and ``num_layers`` when it reads one latent per
-    layer (W+): then ``render`` also takes (N, num_layers, d).
+    layer (W+): then ``render`` also takes (N, num_layers, d). ``dtype="float16"`` (or "bfloat16") renders
+    under autocast: about twice as fast on a GPU, weights kept in float32.
     """
 
     def __init__(self, module: nn.Module, latent_dim: int | None = None, device: str | torch.device = "auto",
-                 name: str | None = None, info: dict[str, Any] | None = None):
+                 name: str | None = None, info: dict[str, Any] | None = None,
+                 dtype: str | torch.dtype = torch.float32):
         if not isinstance(module, nn.Module):
             raise TypeError(f"Generator wraps a torch.nn.Module, got {type(module).__name__}")
         latent_dim = latent_dim or getattr(module, "latent_dim", None) or getattr(module, "z_dim", None)
@@ -32,6 +44,7 @@ class Generator:
             raise ValueError(f"cannot tell the latent size of {type(module).__name__}: "
                              "pass it explicitly, e.g. Generator(module, latent_dim=128)")
         self.device = resolve_device(device)
+        self.dtype = _render_dtype(dtype)
         self.module = module.to(self.device).eval().requires_grad_(False)
         self.latent_dim = latent_dim
         self.name = name or type(module).__name__
@@ -86,9 +99,9 @@ class Generator:
         z = self.check_latents(z)
         step = batch_size or len(z)
         chunks = []
-        with torch.inference_mode():
+        with torch.inference_mode(), torch.autocast(self.device.type, self.dtype, self.dtype != torch.float32):
             for i in range(0, len(z), step):
-                chunks.append(self.module(z[i:i + step]))
+                chunks.append(self.module(z[i:i + step]).float())
                 self._check_images(chunks[-1], len(z[i:i + step]))
         images = torch.cat(chunks) if len(chunks) > 1 else chunks[0]
         self._image_shape = tuple(images.shape[1:])

@@ -61,15 +61,16 @@ def zoo_path(name: str) -> Path:
 
 
 def load_generator(name_or_path: str | Path | nn.Module, family: str | None = None, device: str = "auto",
-                   **options) -> Generator:
+                   dtype: str = "float32", **options) -> Generator:
     """A ready ``Generator`` from a zoo name, a local checkpoint (file or folder), or a torch module.
 
     Checkpoints of the supported families (StyleGAN2, ProGAN, BigGAN, SN-GAN) are recognised by their layout;
     ``family`` skips the guessing, and ``options`` go to the family (e.g. ``space="w"``, ``truncation=0.7``
-    for StyleGAN2, ``class_index=207`` for BigGAN). Nothing is ever unpickled as code.
+    for StyleGAN2, ``class_index=207`` for BigGAN). ``dtype="float16"`` renders under autocast (GPU).
+    Nothing is ever unpickled as code.
     """
     if isinstance(name_or_path, nn.Module):
-        return Generator(name_or_path, device=device, **options)
+        return Generator(name_or_path, device=device, dtype=dtype, **options)
     name = str(name_or_path)
     path = zoo_path(name) if name in ZOO and family is None else Path(name).expanduser()
     if not path.exists():
@@ -79,6 +80,7 @@ def load_generator(name_or_path: str | Path | nn.Module, family: str | None = No
         if options:
             raise TypeError(f"ganexplorer DCGAN files take no options, got {', '.join(options)}")
         module, meta = _load_dcgan(path)
-        return Generator(module, device=device, name=name if name in ZOO else path.stem, info=meta)
+        return Generator(module, device=device, name=name if name in ZOO else path.stem, info=meta, dtype=dtype)
     module, info = load_family(path, family, **options)
-    return Generator(module, device=device, name=path.stem if path.is_file() else path.name, info=info)
+    return Generator(module, device=device, name=path.stem if path.is_file() else path.name, info=info,
+                     dtype=dtype)
