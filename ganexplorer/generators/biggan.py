@@ -114,7 +114,7 @@ def _check_keys(model: nn.Module, sd: dict[str, torch.Tensor]) -> None:
 
 def build(found: dict[str, Any], **options) -> tuple[BigGANGenerator, dict[str, Any]]:
     """A ``BigGANGenerator`` with the file's weights, loaded strictly. Options: class_index (default 207, golden
-    retriever in ImageNet), truncation (default 0.4)."""
+    retriever in ImageNet; 0 for models with fewer classes), truncation (default 0.4)."""
     unknown = sorted(set(options) - set(BUILD_OPTIONS))
     if unknown:
         raise TypeError(f"unknown BigGAN option(s) {', '.join(unknown)}: allowed are {', '.join(BUILD_OPTIONS)}")
@@ -129,7 +129,7 @@ def build(found: dict[str, Any], **options) -> tuple[BigGANGenerator, dict[str, 
         model.load_state_dict(found["state_dict"], strict=True)
     except RuntimeError as exc:
         raise ValueError(f"the BigGAN weights do not load: {exc}") from exc
-    module = BigGANGenerator(model, **{"class_index": 207, "truncation": 0.4, **options})
+    module = BigGANGenerator(model, **options)
     info = {"format": found["format"], "resolution": int(module.resolution), "num_classes": module.num_classes,
             "latent_dim": module.latent_dim, "channel_width": int(config.channel_width),
             "class_index": module.class_index, "truncation": module.truncation}
@@ -145,13 +145,13 @@ class BigGANGenerator(nn.Module):
 
     pca_layer = "model.generator.gen_z"  # GANSpace's BigGAN layer: the first linear layer's output
 
-    def __init__(self, model: nn.Module, class_index: int = 207, truncation: float = 0.4):
+    def __init__(self, model: nn.Module, class_index: int | None = None, truncation: float = 0.4):
         super().__init__()
         self.model = model.eval()
         self.latent_dim = int(model.config.z_dim)
         self.num_classes = int(model.config.num_classes)
         self.resolution = int(4 * 2 ** sum(bool(layer[0]) for layer in model.config.layers))
-        self.class_index = class_index
+        self.class_index = (207 if self.num_classes > 207 else 0) if class_index is None else class_index
         self.truncation = truncation
 
     @property
@@ -200,7 +200,7 @@ class BigGANGenerator(nn.Module):
         return effective_weight(self.model.generator.gen_z)[:, : self.latent_dim].detach()
 
     @classmethod
-    def random(cls, resolution: int = 256, class_index: int = 207, truncation: float = 0.4,
+    def random(cls, resolution: int = 256, class_index: int | None = None, truncation: float = 0.4,
                channel_width: int = 128, num_classes: int = 1000, seed: int = 0) -> BigGANGenerator:
         """A random-weight BigGAN-deep of the released layout (for benchmarks and tests; its images are noise)."""
         pkg = _package()

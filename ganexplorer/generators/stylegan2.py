@@ -1,0 +1,468 @@
+"""StyleGAN2 (config-e/f, 'skip' generator), our own compact implementation, and loaders for its two popular
+checkpoint layouts: the PyTorch port's ``.pt`` (rosinality/stylegan2-pytorch, ``g_ema``) and NVlabs'
+stylegan2-ada-pytorch ``.pkl`` (``G_ema``, read as data by ``pickles.py``) or a state dict of either.
+
+Why our own module: the official pickle would execute the source code it carries, and the port needs compiled
+CUDA ops; the maths (Karras et al. 2020) is small. Modulated convolutions run in the non-fused form (scale the
+input by the style, one shared convolution for the whole batch, scale the output by the demodulation
+coefficients), which equals the per-sample weights of the paper and renders a batch at once on CPU or GPU.
+
+W indexing (as both references): conv ``c`` reads ``w[c]``; the toRGB of block ``b`` reads ``w[2b + 1]``, the same
+latent as the next block's first conv; the last toRGB reads the last latent. ``num_layers = 2 log2(R) - 2``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..layers import parse_layers
+
+SQRT2 = math.sqrt(2.0)
+SPACES = ("z", "w", "w+")
+BUILD_OPTIONS = ("space", "truncation", "conv_clamp")
+W_AVG_SAMPLES = 4096
+
+
+def blur_filter() -> torch.Tensor:
+    """The [1, 3, 3, 1] low-pass filter of both references, as a 4x4 kernel summing to 1."""
+    k = torch.tensor([1.0, 3.0, 3.0, 1.0])
+    k = torch.outer(k, k)
+    return k / k.sum()
+
+
+def default_channels(resolution: int, channel_multiplier: int = 2) -> dict[int, int]:
+    """Channels per block resolution of the official config-f (= the port with channel multiplier 2)."""
+    log2 = int(math.log2(resolution))
+    return {2 ** i: min(512, 16384 * channel_multiplier // 2 ** i) for i in range(2, log2 + 1)}
+
+
+class EqualLinear(nn.Module):
+    """Fully connected layer with equalised learning rate: weights stored divided by ``lr_mul``, scaled at use."""
+
+    def __init__(self, in_features: int, out_features: int, lr_mul: float = 1.0, bias_init: float = 0.0,
+                 activate: bool = False):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(out_features, in_features) / lr_mul)
+        self.bias = nn.Parameter(torch.full((out_features,), float(bias_init)))
+        self.weight_gain = lr_mul / math.sqrt(in_features)
+        self.lr_mul = lr_mul
+        self.activate = activate
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.linear(x, self.weight * self.weight_gain, self.bias * self.lr_mul)
+        return F.leaky_relu(x, 0.2) * SQRT2 if self.activate else x
+
+
+class StyleConv(nn.Module):
+    """Modulated 3x3 conv with demodulation (optionally transposed-conv upsampling + blur), constant noise scaled
+    by a learned strength, bias, leaky ReLU * sqrt(2), optional clamp."""
+
+    def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int, up: bool,
+                 conv_clamp: float | None = None):
+        super().__init__()
+        self.affine = EqualLinear(w_dim, in_channels, bias_init=1.0)
+        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, 3, 3))
+        self.bias = nn.Parameter(torch.zeros(out_channels))
+        self.noise_strength = nn.Parameter(torch.zeros([]))
+        self.register_buffer("noise_const", torch.randn(resolution, resolution))
+        self.up = up
+        self.conv_clamp = conv_clamp
+        if up:  # gain 4 keeps the mean after zero-stuffing by 2 in each direction
+            self.register_buffer("blur", (blur_filter() * 4).expand(out_channels, 1, 4, 4).clone(), persistent=False)
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        styles = self.affine(w)
+        dcoefs = (styles.square() @ self.weight.square().sum((2, 3)).T + 1e-8).rsqrt()
+        weight, fused = self.weight, len(x) == 1
+        if fused:  # one sample: modulate and demodulate the weight, cheaper than scaling the activations
+            weight = weight * (styles.view(1, -1, 1, 1) * dcoefs.view(-1, 1, 1, 1))
+        else:
+            x = x * styles[:, :, None, None]
+        if self.up:
+            x = F.conv_transpose2d(x, weight.transpose(0, 1), stride=2)
+            x = F.conv2d(x, self.blur, padding=1, groups=x.shape[1])
+        else:
+            x = F.conv2d(x, weight, padding=1)
+        # leaky ReLU commutes with positive scaling: fold its sqrt(2) gain into the affine terms
+        noise, bias = self.noise_const * (self.noise_strength * SQRT2), (self.bias * SQRT2)[None, :, None, None]
+        if torch.is_grad_enabled() and x.requires_grad:
+            x = x * (SQRT2 if fused else dcoefs[:, :, None, None] * SQRT2) + noise
+            x = F.leaky_relu(x + bias, 0.2)
+        else:  # rendering: in place, no new full-resolution buffers
+            x = x.mul_(SQRT2 if fused else dcoefs[:, :, None, None] * SQRT2).add_(noise).add_(bias)
+            x = F.leaky_relu_(x, 0.2)
+        return x.clamp(-self.conv_clamp, self.conv_clamp) if self.conv_clamp is not None else x
+
+
+class ToRGB(nn.Module):
+    """Modulated 1x1 conv without demodulation, plus bias (clamped like the convs when conv_clamp is set)."""
+
+    def __init__(self, in_channels: int, img_channels: int, w_dim: int, conv_clamp: float | None = None):
+        super().__init__()
+        self.affine = EqualLinear(w_dim, in_channels, bias_init=1.0)
+        self.weight = nn.Parameter(torch.randn(img_channels, in_channels, 1, 1))
+        self.bias = nn.Parameter(torch.zeros(img_channels))
+        self.weight_gain = 1 / math.sqrt(in_channels)
+        self.conv_clamp = conv_clamp
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        styles = self.affine(w) * self.weight_gain
+        x = F.conv2d(x * styles[:, :, None, None], self.weight, self.bias)
+        return x.clamp(-self.conv_clamp, self.conv_clamp) if self.conv_clamp is not None else x
+
+
+class StyleGAN2Generator(nn.Module):
+    """StyleGAN2 generator taking z or w latents, one per layer (W+) or one broadcast to all.
+
+    Without a checkpoint it has random weights (for benchmarks): ``StyleGAN2Generator(resolution=1024)``.
+    ``channels``: None (official schedule), one int for every block, or a list/dict per block resolution.
+    """
+
+    def __init__(self, resolution: int = 1024, latent_dim: int = 512, n_mlp: int = 8,
+                 channels: int | list[int] | dict[int, int] | None = None, img_channels: int = 3,
+                 lr_mlp: float = 0.01, conv_clamp: float | None = None, space: str = "w", truncation: float = 1.0,
+                 channel_multiplier: int = 2):
+        super().__init__()
+        if resolution < 4 or resolution & (resolution - 1):
+            raise ValueError(f"resolution must be a power of two >= 4, got {resolution}")
+        self.resolution, self.latent_dim, self.n_mlp, self.img_channels = resolution, latent_dim, n_mlp, img_channels
+        resolutions = [2 ** i for i in range(2, int(math.log2(resolution)) + 1)]
+        if channels is None:
+            channels = default_channels(resolution, channel_multiplier)
+        if isinstance(channels, int):
+            channels = [channels] * len(resolutions)
+        if isinstance(channels, dict):
+            channels = [channels[r] for r in resolutions]
+        if len(channels) != len(resolutions):
+            raise ValueError(f"channels needs one entry per block ({resolutions}), got {list(channels)}")
+        self.channels = [int(c) for c in channels]
+        self.num_layers = 2 * len(resolutions)
+        self.conv_clamp = conv_clamp
+
+        self.mapping = nn.ModuleList(EqualLinear(latent_dim, latent_dim, lr_mul=lr_mlp, activate=True)
+                                     for _ in range(n_mlp))
+        self.const = nn.Parameter(torch.randn(self.channels[0], 4, 4))
+        convs = [StyleConv(self.channels[0], self.channels[0], latent_dim, 4, False, conv_clamp)]
+        torgbs = [ToRGB(self.channels[0], img_channels, latent_dim, conv_clamp)]
+        for res, c_in, c_out in zip(resolutions[1:], self.channels, self.channels[1:]):
+            convs += [StyleConv(c_in, c_out, latent_dim, res, True, conv_clamp),
+                      StyleConv(c_out, c_out, latent_dim, res, False, conv_clamp)]
+            torgbs.append(ToRGB(c_out, img_channels, latent_dim, conv_clamp))
+        self.convs, self.torgbs = nn.ModuleList(convs), nn.ModuleList(torgbs)
+        self.register_buffer("w_avg", torch.zeros(latent_dim))
+        self.register_buffer("rgb_up", (blur_filter() * 4).expand(img_channels, 1, 4, 4).clone(), persistent=False)
+        self.space = space
+        self.truncation = truncation
+
+    @property
+    def space(self) -> str:
+        """"z" (forward maps its latents) or "w" (forward takes w; "w+" is the same space, one per layer)."""
+        return self._space
+
+    @space.setter
+    def space(self, value: str) -> None:
+        value = str(value).lower()
+        if value not in SPACES:
+            raise ValueError(f"space must be one of {', '.join(SPACES)}, got {value!r}")
+        self._space = "w" if value == "w+" else value
+
+    @property
+    def pca_layer(self) -> str:
+        """GANSpace's StyleGAN recipe is PCA of w: the latents themselves in space "w", the mapping's output in "z"."""
+        return "latents" if self.space == "w" else f"mapping.{self.n_mlp - 1}"
+
+    @property
+    def truncation(self) -> float:
+        """psi: w = w_avg + psi (w - w_avg); 1 = no truncation, 0 = the average image."""
+        return self._truncation
+
+    @truncation.setter
+    def truncation(self, value: float) -> None:
+        value = float(value)
+        if not -1.0 <= value <= 2.0:
+            raise ValueError(f"truncation psi must be between -1 and 2 (usually 0.5 to 1), got {value}")
+        self._truncation = value
+
+    def map(self, z: torch.Tensor) -> torch.Tensor:
+        """z (..., d) -> w (..., d): pixel norm, then the mapping MLP (no truncation)."""
+        x = z * (z.square().mean(dim=-1, keepdim=True) + 1e-8).rsqrt()
+        for fc in self.mapping:
+            x = fc(x)
+        return x
+
+    def truncate(self, w: torch.Tensor) -> torch.Tensor:
+        """Pull w towards the average w by psi (identity at psi = 1)."""
+        return w if self.truncation == 1.0 else torch.lerp(self.w_avg, w, self.truncation)
+
+    def latents_from_noise(self, noise: torch.Tensor) -> torch.Tensor:
+        """N(0, I) noise -> the latents forward expects: z itself, or the truncated w in space "w"."""
+        return noise if self.space == "z" else self.truncate(self.map(noise))
+
+    def forward(self, latents: torch.Tensor) -> torch.Tensor:
+        """(N, d) or per layer (N, num_layers, d) latents of ``space`` -> images (N, C, R, R)."""
+        if not (latents.ndim in (2, 3) and latents.shape[-1] == self.latent_dim
+                and (latents.ndim == 2 or latents.shape[1] == self.num_layers)):
+            raise ValueError(f"latents must be (N, {self.latent_dim}) or (N, {self.num_layers}, {self.latent_dim}), "
+                             f"got {tuple(latents.shape)}")
+        if self.space == "z":
+            latents = self.truncate(self.map(latents))
+        ws = latents if latents.ndim == 3 else latents[:, None].expand(-1, self.num_layers, -1)
+        # channels-last activations: faster convolutions on CPU (oneDNN) and on recent GPUs
+        x = self.const.expand(len(ws), -1, -1, -1).contiguous(memory_format=torch.channels_last)
+        x = self.convs[0](x, ws[:, 0])
+        img = self.torgbs[0](x, ws[:, 1])
+        for b, torgb in enumerate(self.torgbs[1:], start=1):
+            x = self.convs[2 * b - 1](x, ws[:, 2 * b - 1])
+            x = self.convs[2 * b](x, ws[:, 2 * b])
+            img = F.conv_transpose2d(img, self.rgb_up, stride=2, padding=1, groups=self.img_channels)
+            img = img + torgb(x, ws[:, 2 * b + 1])
+        return img
+
+    def sefa_weight(self, layers: str = "all") -> torch.Tensor:
+        """Modulation weights (units, w_dim) of the chosen w indices, as the SeFa reference: the conv that reads
+        w[i], and for the last index (read by no conv) the final toRGB."""
+        if self.space == "z":
+            raise ValueError("SeFa directions for StyleGAN live in W: load the generator with space='w'")
+        idx = parse_layers(layers, self.num_layers)
+        return torch.cat([(self.convs[i] if i < len(self.convs) else self.torgbs[-1]).affine.weight.detach()
+                          for i in idx])
+
+    @torch.no_grad()
+    def estimate_w_avg(self, n: int = W_AVG_SAMPLES, seed: int = 0) -> torch.Tensor:
+        """Set ``w_avg`` to the mean of the mapping over ``n`` z of a fixed seed (when a checkpoint lacks it)."""
+        z = torch.randn(n, self.latent_dim, generator=torch.Generator().manual_seed(seed))
+        self.w_avg.copy_(self.map(z.to(self.w_avg.device)).mean(0))
+        return self.w_avg
+
+
+# ---- checkpoint layouts -----------------------------------------------------------------------------------------
+
+def _tensors(d: Any) -> bool:
+    return isinstance(d, dict) and bool(d) and all(isinstance(v, torch.Tensor) for v in d.values())
+
+
+def _count(state: dict, pattern: str, start: int = 0) -> int:
+    n = start
+    while pattern.format(n) in state:
+        n += 1
+    return n - start
+
+
+def recognise(content: Any) -> Any | None:
+    """What ``build`` needs if ``content`` is a StyleGAN2 checkpoint (port ``.pt``, official ``.pkl`` or a state
+    dict of either), else None."""
+    from .pickles import PersistentObject, PickledObject
+
+    try:
+        if not isinstance(content, dict):
+            return None
+        g = content.get("g_ema", content)
+        if isinstance(g, dict) and "style.1.weight" in g and "input.input" in g and "conv1.conv.weight" in g:
+            args = content.get("args")
+            return {"layout": "rosinality", "state": g, "latent_avg": content.get("latent_avg"),
+                    "args": {k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool))}
+                    if hasattr(args, "__dict__") else {}}
+        g = content.get("G_ema", content.get("G", content))
+        if isinstance(g, PersistentObject):
+            return {"layout": "official", "object": g, "state": g.tensors()}
+        if isinstance(g, PickledObject):
+            return {"layout": "unsupported", "why": f"this .pkl holds a {g.qualname} (the TensorFlow StyleGAN "
+                    "format); convert it with stylegan2-ada-pytorch's legacy.py to its PyTorch .pkl first"}
+        if isinstance(g, dict) and "mapping.fc0.weight" in g and any(k.startswith("synthesis.") for k in g):
+            return {"layout": "official", "object": None, "state": g}
+    except Exception:  # recognise never raises: an odd file is simply not ours
+        return None
+    return None
+
+
+class _Filler:
+    """Copies checkpoint tensors into our module under strict checks (missing, unexpected, wrong shape)."""
+
+    def __init__(self, model: nn.Module, source: dict[str, torch.Tensor], where: str):
+        self.ours, self.source, self.where, self.used = model.state_dict(), source, where, set()
+
+    def take(self, ours: str, key: str, shape: tuple[int, ...] | None = None) -> None:
+        """ours <- source[key] (of ``shape``, default ours' shape), reshaped to ours' shape."""
+        target = self.ours[ours]
+        shape = tuple(target.shape) if shape is None else tuple(shape)
+        t = self._get(key, shape)
+        with torch.no_grad():
+            target.copy_(t.reshape(target.shape).to(target.dtype))
+
+    def check(self, key: str, expected: torch.Tensor) -> None:
+        """A fixed buffer (a resampling filter) must be present and hold the value our maths assumes."""
+        t = self._get(key, tuple(expected.shape))
+        if not torch.allclose(t.float(), expected, atol=1e-6):
+            raise ValueError(f"{self.where}: {key!r} is not the [1,3,3,1] filter this implementation supports")
+
+    def _get(self, key: str, shape: tuple[int, ...]) -> torch.Tensor:
+        if key not in self.source:
+            raise ValueError(f"{self.where} lacks {key!r} (expected a tensor of shape {shape})")
+        t = self.source[key]
+        if not isinstance(t, torch.Tensor) or tuple(t.shape) != shape:
+            got = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
+            raise ValueError(f"{self.where}: {key!r} has shape {got}, expected {shape}")
+        self.used.add(key)
+        return t
+
+    def finish(self) -> None:
+        extra = sorted(set(self.source) - self.used)
+        if extra:
+            raise ValueError(f"{self.where} has unexpected keys {extra[:6]}{' ...' if len(extra) > 6 else ''}: "
+                             "not the StyleGAN2 'skip' generator this loader knows")
+
+
+def _rosinality(found: dict, conv_clamp: float | None) -> tuple[StyleGAN2Generator, dict]:
+    g, where = found["state"], "the port's g_ema"
+    n_mlp = _count(g, "style.{}.weight", start=1)
+    d = g["style.1.weight"].shape[1]
+    n_blocks = 1 + _count(g, "to_rgbs.{}.conv.weight")
+    rgb1 = g.get("to_rgb1.conv.weight")
+    if rgb1 is None or rgb1.ndim != 5:
+        raise ValueError(f"{where} lacks 'to_rgb1.conv.weight' (expected a tensor of shape (1, 3, C, 1, 1))")
+    channels = [g["input.input"].shape[1]] + [g[f"to_rgbs.{i}.conv.weight"].shape[2] for i in range(n_blocks - 1)]
+    model = StyleGAN2Generator(resolution=2 ** (n_blocks + 1), latent_dim=d, n_mlp=n_mlp, channels=channels,
+                               img_channels=rgb1.shape[1], conv_clamp=conv_clamp)
+    fill = _Filler(model, g, where)
+    for i in range(n_mlp):
+        fill.take(f"mapping.{i}.weight", f"style.{i + 1}.weight")
+        fill.take(f"mapping.{i}.bias", f"style.{i + 1}.bias")
+    fill.take("const", "input.input", (1, channels[0], 4, 4))
+    for c, conv in enumerate(model.convs):
+        src = "conv1" if c == 0 else f"convs.{c - 1}"
+        c_out, c_in = conv.weight.shape[:2]
+        fill.take(f"convs.{c}.weight", f"{src}.conv.weight", (1, c_out, c_in, 3, 3))
+        fill.take(f"convs.{c}.affine.weight", f"{src}.conv.modulation.weight")
+        fill.take(f"convs.{c}.affine.bias", f"{src}.conv.modulation.bias")
+        fill.take(f"convs.{c}.noise_strength", f"{src}.noise.weight", (1,))
+        fill.take(f"convs.{c}.bias", f"{src}.activate.bias")
+        res = conv.noise_const.shape[-1]
+        fill.take(f"convs.{c}.noise_const", f"noises.noise_{c}", (1, 1, res, res))
+        if conv.up:
+            fill.check(f"{src}.conv.blur.kernel", blur_filter() * 4)
+    for b, rgb in enumerate(model.torgbs):
+        src = "to_rgb1" if b == 0 else f"to_rgbs.{b - 1}"
+        c_img, c_in = rgb.weight.shape[:2]
+        fill.take(f"torgbs.{b}.weight", f"{src}.conv.weight", (1, c_img, c_in, 1, 1))
+        fill.take(f"torgbs.{b}.affine.weight", f"{src}.conv.modulation.weight")
+        fill.take(f"torgbs.{b}.affine.bias", f"{src}.conv.modulation.bias")
+        fill.take(f"torgbs.{b}.bias", f"{src}.bias", (1, c_img, 1, 1))
+        if b > 0:
+            fill.check(f"{src}.upsample.kernel", blur_filter() * 4)
+    fill.finish()
+    avg = found.get("latent_avg")
+    if isinstance(avg, torch.Tensor) and avg.numel() == d:
+        model.w_avg.copy_(avg.reshape(d))
+        w_avg = "the checkpoint's latent_avg"
+    else:
+        model.estimate_w_avg()
+        w_avg = f"mean of the mapping over {W_AVG_SAMPLES} z (seed 0)"
+    return model, {"format": "rosinality stylegan2-pytorch .pt", "w_avg": w_avg,
+                   **{k: found["args"][k] for k in ("size", "channel_multiplier", "iter") if k in found["args"]}}
+
+
+def _official_config(obj: Any) -> dict[str, Any]:
+    """Architecture facts from the pickled module records (conv_clamp, lr multiplier, c_dim, architecture)."""
+    if obj is None:
+        return {}
+    if obj.class_name != "Generator":
+        raise ValueError(f"G_ema is a {obj.class_name!r}, not the StyleGAN2-ADA Generator")
+    out: dict[str, Any] = {"c_dim": obj.state.get("c_dim", 0)}
+    synthesis = obj.children.get("synthesis")
+    blocks = synthesis.children if synthesis is not None else {}
+    out["architecture"] = {b.state.get("architecture") for b in blocks.values() if hasattr(b, "state")}
+    b4 = blocks.get("b4")
+    conv = b4.children.get("conv1") if b4 is not None else None
+    if conv is not None and conv.state.get("conv_clamp") is not None:
+        out["conv_clamp"] = float(conv.state["conv_clamp"])
+    fc0 = obj.children.get("mapping").children.get("fc0") if "mapping" in obj.children else None
+    if fc0 is not None and fc0.state.get("bias_gain") is not None:
+        out["lr_mlp"] = float(fc0.state["bias_gain"])
+    return out
+
+
+def _official(found: dict, conv_clamp: Any) -> tuple[StyleGAN2Generator, dict]:
+    s, where = found["state"], "the official G_ema"
+    keys = list(s)
+    if any(k.startswith(("synthesis.input.", "synthesis.L0_")) for k in keys):
+        raise ValueError("this is a StyleGAN3 generator (synthesis.input / L*_ layers): not supported yet")
+    config = _official_config(found.get("object"))
+    if config.get("c_dim", 0) or "mapping.embed.weight" in s:
+        raise ValueError("this is a conditional (class-label) StyleGAN2 generator: not supported yet")
+    archs = config.get("architecture", set()) - {None}
+    resolutions = sorted({int(m.group(1)) for k in keys if (m := re.match(r"synthesis\.b(\d+)\.", k))})
+    if not resolutions or resolutions[0] != 4:
+        raise ValueError(f"{where} has no synthesis.b4 block (keys: {keys[:6]} ...)")
+    if archs - {"skip"} or any(k.endswith(".skip.weight") for k in keys) \
+            or any(f"synthesis.b{r}.torgb.weight" not in s for r in resolutions):
+        arch = ", ".join(sorted(archs - {"skip"})) or "resnet/orig"
+        raise ValueError(f"this StyleGAN2 generator uses the {arch!r} architecture: only 'skip' (config-e/f, "
+                         "the default) is supported yet")
+    n_mlp = _count(s, "mapping.fc{}.weight")
+    z_dim, w_dim = s["mapping.fc0.weight"].shape[1], s[f"mapping.fc{n_mlp - 1}.weight"].shape[0]
+    if z_dim != w_dim:
+        raise ValueError(f"z_dim {z_dim} differs from w_dim {w_dim}: not supported yet")
+    for r in resolutions:
+        if f"synthesis.b{r}.conv1.weight" not in s:
+            raise ValueError(f"{where} lacks 'synthesis.b{r}.conv1.weight' (the block's 3x3 conv weight)")
+    channels = [s[f"synthesis.b{r}.conv1.weight"].shape[0] for r in resolutions]
+    clamp = config.get("conv_clamp") if conv_clamp == "checkpoint" else conv_clamp
+    model = StyleGAN2Generator(resolution=resolutions[-1], latent_dim=w_dim, n_mlp=n_mlp, channels=channels,
+                               img_channels=s["synthesis.b4.torgb.weight"].shape[0],
+                               lr_mlp=config.get("lr_mlp", 0.01), conv_clamp=clamp)
+    fill = _Filler(model, s, where)
+    for i in range(n_mlp):
+        fill.take(f"mapping.{i}.weight", f"mapping.fc{i}.weight")
+        fill.take(f"mapping.{i}.bias", f"mapping.fc{i}.bias")
+    fill.take("const", "synthesis.b4.const")
+    for c in range(len(model.convs)):
+        r = resolutions[(c + 1) // 2]
+        src = f"synthesis.b{r}.conv{0 if c % 2 else 1}"
+        for name in ("weight", "bias", "noise_strength", "noise_const", "affine.weight", "affine.bias"):
+            fill.take(f"convs.{c}.{name}", f"{src}.{name}")
+        fill.check(f"{src}.resample_filter", blur_filter())
+    for b, r in enumerate(resolutions):
+        for name in ("weight", "bias", "affine.weight", "affine.bias"):
+            fill.take(f"torgbs.{b}.{name}", f"synthesis.b{r}.torgb.{name}")
+        fill.check(f"synthesis.b{r}.resample_filter", blur_filter())
+    if "mapping.w_avg" in s:
+        fill.take("w_avg", "mapping.w_avg")
+        w_avg = "the checkpoint's mapping.w_avg"
+    else:
+        model.estimate_w_avg()
+        w_avg = f"mean of the mapping over {W_AVG_SAMPLES} z (seed 0)"
+    fill.finish()
+    fmt = "stylegan2-ada-pytorch .pkl" if found.get("object") is not None else "stylegan2-ada-pytorch state dict"
+    return model, {"format": fmt, "w_avg": w_avg}
+
+
+def build(found: Any, **options: Any) -> tuple[nn.Module, dict[str, Any]]:
+    """Our StyleGAN2 module with the checkpoint's weights (strict), in eval mode, and a JSON-able info dict.
+
+    Options: ``space`` ("w" default, "z", "w+" = "w"), ``truncation`` (psi, default 1), ``conv_clamp`` (default:
+    the checkpoint's; None turns clamping off).
+    """
+    unknown = sorted(set(options) - set(BUILD_OPTIONS))
+    if unknown:
+        raise TypeError(f"unknown StyleGAN2 option(s) {', '.join(unknown)}: allowed are {', '.join(BUILD_OPTIONS)}")
+    if found["layout"] == "unsupported":
+        raise ValueError(found["why"])
+    conv_clamp = options.get("conv_clamp", "checkpoint")
+    if conv_clamp not in ("checkpoint", None):
+        conv_clamp = float(conv_clamp)
+    if found["layout"] == "rosinality":
+        model, info = _rosinality(found, None if conv_clamp == "checkpoint" else conv_clamp)
+    else:
+        model, info = _official(found, conv_clamp)
+    model.space = options.get("space", "w")
+    model.truncation = options.get("truncation", 1.0)
+    info.update(resolution=model.resolution, latent_dim=model.latent_dim, num_layers=model.num_layers,
+                n_mlp=model.n_mlp, channels=model.channels, space=model.space, truncation=model.truncation,
+                conv_clamp=model.conv_clamp)
+    return model.eval(), info

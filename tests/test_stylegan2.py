@@ -1,0 +1,409 @@
+"""StyleGAN2 family: tiny random checkpoints written in the two real layouts by independent test-side writers.
+
+The official .pkl is written the way stylegan2-ada-pytorch writes it: every network module pickles as a call to
+``torch_utils.persistence._reconstruct_persistent_obj(meta)`` (meta holds the module source and the module
+``__dict__``), tensors through torch's own pickling. A fake ``torch_utils`` module is installed only while
+writing; loading must never need it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import pickle
+import sys
+import types
+from collections import OrderedDict
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from ganexplorer import Generator, sefa
+from ganexplorer.generators.checkpoints import load_family
+
+RES, D, N_MLP = 32, 32, 2
+CHANNELS = {4: 16, 8: 16, 16: 12, 32: 8}
+NUM_WS = 8
+FILTER = torch.outer(torch.tensor([1.0, 3, 3, 1]), torch.tensor([1.0, 3, 3, 1])) / 64
+MODULE_SRC = "import torch\n# stylegan2-ada-pytorch training/networks.py would be here; it must never run\n"
+
+
+# ---- the official writer ------------------------------------------------------------------------------------------
+
+def _install_fake_stylegan_modules(monkeypatch):
+    """torch_utils.persistence._reconstruct_persistent_obj and dnnlib.util.EasyDict, so pickle names them."""
+    persistence = types.ModuleType("torch_utils.persistence")
+
+    def _reconstruct_persistent_obj(meta):
+        raise AssertionError("the loader must not call the pickle's own reconstruct function")
+
+    _reconstruct_persistent_obj.__module__ = "torch_utils.persistence"
+    _reconstruct_persistent_obj.__qualname__ = "_reconstruct_persistent_obj"
+    persistence._reconstruct_persistent_obj = _reconstruct_persistent_obj
+    util = types.ModuleType("dnnlib.util")
+    easydict = type("EasyDict", (dict,), {"__module__": "dnnlib.util"})
+    util.EasyDict = easydict
+    for name, mod in {"torch_utils": types.ModuleType("torch_utils"), "torch_utils.persistence": persistence,
+                      "dnnlib": types.ModuleType("dnnlib"), "dnnlib.util": util}.items():
+        monkeypatch.setitem(sys.modules, name, mod)
+    return _reconstruct_persistent_obj, easydict
+
+
+class _Persistent(nn.Module):
+    """Pickles like a @persistence.persistent_class module: (reconstruct, (meta,)) with meta['state'] = __dict__."""
+
+    reconstruct = None
+
+    def __reduce__(self):
+        meta = dict(type="class", version=6, module_src=MODULE_SRC, class_name=type(self).__name__,
+                    state=dict(self.__dict__))
+        return (type(self).reconstruct, (meta,), None)
+
+
+def _module(name: str, params: dict, buffers: dict | None = None, modules: dict | None = None, **attrs):
+    cls = type(name, (_Persistent,), {})
+    m = cls()
+    for k, v in (modules or {}).items():
+        setattr(m, k, v)
+    for k, v in params.items():
+        m.register_parameter(k, nn.Parameter(v, requires_grad=False))
+    for k, v in (buffers or {}).items():
+        m.register_buffer(k, v)
+    m._init_args, m._init_kwargs = (), {}
+    for k, v in attrs.items():
+        setattr(m, k, v)
+    return m
+
+
+def official_state(seed: int = 0) -> dict[str, torch.Tensor]:
+    """Random G_ema tensors under the official names and shapes."""
+    g = torch.Generator().manual_seed(seed)
+
+    def r(*shape, scale=1.0):
+        return torch.randn(shape, generator=g) * scale
+
+    s = {}
+    for i in range(N_MLP):
+        s[f"mapping.fc{i}.weight"], s[f"mapping.fc{i}.bias"] = r(D, D, scale=100.0), r(D, scale=0.1)
+    s["mapping.w_avg"] = r(D)
+    s["synthesis.b4.const"] = r(CHANNELS[4], 4, 4)
+    prev = None
+    for res, ch in CHANNELS.items():
+        for conv, c_in in (("conv0", prev), ("conv1", ch)):
+            if c_in is None:
+                continue
+            p = f"synthesis.b{res}.{conv}."
+            s[p + "weight"], s[p + "bias"] = r(ch, c_in, 3, 3), r(ch, scale=0.1)
+            s[p + "noise_strength"], s[p + "noise_const"] = r(scale=0.1), r(res, res)
+            s[p + "affine.weight"], s[p + "affine.bias"] = r(c_in, D), 1 + r(c_in, scale=0.1)
+            s[p + "resample_filter"] = FILTER.clone()
+        p = f"synthesis.b{res}.torgb."
+        s[p + "weight"], s[p + "bias"] = r(3, ch, 1, 1), r(3, scale=0.1)
+        s[p + "affine.weight"], s[p + "affine.bias"] = r(ch, D), 1 + r(ch, scale=0.1)
+        s[f"synthesis.b{res}.resample_filter"] = FILTER.clone()
+        prev = ch
+    return s
+
+
+def write_official_pkl(path, s, monkeypatch, c_dim: int = 0, conv_clamp=256, architecture="skip") -> None:
+    """G_ema (and G, D, augment_pipe) as persistent objects, pickled exactly as the official training loop."""
+    reconstruct, easydict = _install_fake_stylegan_modules(monkeypatch)
+    _Persistent.reconstruct = staticmethod(reconstruct)
+
+    def fc(prefix, lr):
+        return _module("FullyConnectedLayer", {"weight": s[prefix + "weight"], "bias": s[prefix + "bias"]},
+                       activation="lrelu" if lr != 1 else "linear", weight_gain=np.float64(lr / np.sqrt(D)),
+                       bias_gain=lr)
+
+    def layer(prefix, res, up):
+        return _module("SynthesisLayer", {k: s[prefix + k] for k in ("weight", "noise_strength", "bias")},
+                       {k: s[prefix + k] for k in ("resample_filter", "noise_const")},
+                       {"affine": fc(prefix + "affine.", 1)}, resolution=res, up=up, use_noise=True,
+                       activation="lrelu", conv_clamp=conv_clamp, padding=1, act_gain=np.sqrt(2))
+
+    def blocks():
+        blocks = OrderedDict()
+        for res in CHANNELS:
+            p = f"synthesis.b{res}."
+            mods = OrderedDict() if res == 4 else OrderedDict(conv0=layer(p + "conv0.", res, 2))
+            mods["conv1"] = layer(p + "conv1.", res, 1)
+            mods["torgb"] = _module("ToRGBLayer", {k: s[p + "torgb." + k] for k in ("weight", "bias")}, {},
+                                    {"affine": fc(p + "torgb.affine.", 1)}, conv_clamp=conv_clamp,
+                                    weight_gain=np.float64(1 / np.sqrt(CHANNELS[res])))
+            params = {"const": s[p + "const"]} if res == 4 else {}
+            blocks[f"b{res}"] = _module("SynthesisBlock", params, {"resample_filter": s[p + "resample_filter"]},
+                                        mods, in_channels=0 if res == 4 else CHANNELS[res // 2],
+                                        architecture=architecture, resolution=res, is_last=res == RES,
+                                        num_conv=1 if res == 4 else 2, num_torgb=1)
+        return blocks
+
+    def generator():
+        return _module("Generator", {}, {}, {"synthesis": synthesis(), "mapping": mapping()}, z_dim=D, c_dim=c_dim,
+                       w_dim=D, img_resolution=RES, img_channels=3, num_ws=NUM_WS, _init_kwargs=init_kwargs)
+
+    def mapping():
+        return _module("MappingNetwork", {}, {"w_avg": s["mapping.w_avg"]},
+                       {f"fc{i}": fc(f"mapping.fc{i}.", 0.01) for i in range(N_MLP)}, z_dim=D, c_dim=c_dim, w_dim=D,
+                       num_ws=NUM_WS, num_layers=N_MLP, w_avg_beta=0.995)
+
+    def synthesis():
+        return _module("SynthesisNetwork", {}, {}, blocks(), w_dim=D, img_resolution=RES, num_ws=NUM_WS,
+                       block_resolutions=list(CHANNELS))
+
+    init_kwargs = {"z_dim": D, "c_dim": c_dim, "w_dim": D, "img_resolution": RES, "img_channels": 3,
+                   "mapping_kwargs": easydict(num_layers=N_MLP),
+                   "synthesis_kwargs": easydict(channel_base=256, channel_max=16, conv_clamp=conv_clamp)}
+    D_net = _module("Discriminator", {"w": torch.randn(4, 3)}, {}, {}, c_dim=c_dim)
+    augment = _module("AugmentPipe", {}, {"p": torch.zeros([])}, {}, xflip=1)
+    data = dict(G=generator(), D=D_net, G_ema=generator(), augment_pipe=augment,
+                training_set_kwargs=easydict(resolution=RES, use_labels=False))
+    with open(path, "wb") as f:
+        pickle.dump(data, f)
+
+
+# ---- the port (rosinality) writer ---------------------------------------------------------------------------------
+
+def port_state(s: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The same weights under the port's names (the official -> port correspondence of the conversion scripts)."""
+    g = {}
+    for i in range(N_MLP):
+        g[f"style.{i + 1}.weight"], g[f"style.{i + 1}.bias"] = s[f"mapping.fc{i}.weight"], s[f"mapping.fc{i}.bias"]
+    g["input.input"] = s["synthesis.b4.const"][None]
+
+    def conv(dst, src):
+        g[dst + "conv.weight"] = s[src + "weight"][None]
+        g[dst + "conv.modulation.weight"], g[dst + "conv.modulation.bias"] = s[src + "affine.weight"], \
+            s[src + "affine.bias"]
+        g[dst + "noise.weight"] = s[src + "noise_strength"][None]
+        g[dst + "activate.bias"] = s[src + "bias"]
+
+    def rgb(dst, src):
+        g[dst + "conv.weight"] = s[src + "weight"][None]
+        g[dst + "conv.modulation.weight"], g[dst + "conv.modulation.bias"] = s[src + "affine.weight"], \
+            s[src + "affine.bias"]
+        g[dst + "bias"] = s[src + "bias"][None, :, None, None]
+
+    conv("conv1.", "synthesis.b4.conv1.")
+    rgb("to_rgb1.", "synthesis.b4.torgb.")
+    g["noises.noise_0"] = s["synthesis.b4.conv1.noise_const"][None, None]
+    for i, res in enumerate(list(CHANNELS)[1:], start=1):
+        for k in range(2):
+            conv(f"convs.{2 * i - 2 + k}.", f"synthesis.b{res}.conv{k}.")
+            g[f"noises.noise_{2 * i - 1 + k}"] = s[f"synthesis.b{res}.conv{k}.noise_const"][None, None]
+        g[f"convs.{2 * i - 2}.conv.blur.kernel"] = 4 * FILTER
+        rgb(f"to_rgbs.{i - 1}.", f"synthesis.b{res}.torgb.")
+        g[f"to_rgbs.{i - 1}.upsample.kernel"] = 4 * FILTER
+    return {k: v.clone() for k, v in g.items()}
+
+
+def write_port_pt(path, g: dict, latent_avg: torch.Tensor | None = None) -> None:
+    """A training checkpoint of the port: g, d, g_ema, optimisers, argparse args (or a converted one)."""
+    if latent_avg is not None:
+        torch.save({"g_ema": g, "latent_avg": latent_avg}, path)
+        return
+    args = argparse.Namespace(size=RES, latent=D, n_mlp=N_MLP, channel_multiplier=2, iter=800000, r1=10.0)
+    torch.save({"g": copy.deepcopy(g), "d": {"convs.0.0.weight": torch.randn(4, 3, 1, 1)}, "g_ema": g,
+                "g_optim": {"state": {}, "param_groups": [{"lr": 0.002, "params": [0]}]},
+                "d_optim": {"state": {}, "param_groups": [{"lr": 0.002, "params": [0]}]},
+                "args": args, "ada_aug_p": 0.0}, path)
+
+
+# ---- fixtures -----------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def weights():
+    return official_state()
+
+
+@pytest.fixture
+def pkl(tmp_path, weights, monkeypatch):
+    path = tmp_path / "network-snapshot-000100.pkl"
+    write_official_pkl(path, weights, monkeypatch)
+    for name in ("torch_utils", "torch_utils.persistence", "dnnlib", "dnnlib.util"):
+        monkeypatch.delitem(sys.modules, name)  # loading must work without the StyleGAN code base
+    return path
+
+
+@pytest.fixture
+def pt(tmp_path, weights):
+    path = tmp_path / "550000.pt"
+    write_port_pt(path, port_state(weights))
+    return path
+
+
+def _render(module, latents):
+    return Generator(module, device="cpu").render(latents)
+
+
+# ---- tests --------------------------------------------------------------------------------------------------------
+
+def test_official_pkl_loads_and_renders(pkl):
+    module, info = load_family(pkl)
+    assert info["family"] == "stylegan2" and info["format"] == "stylegan2-ada-pytorch .pkl"
+    assert (info["resolution"], info["latent_dim"], info["num_layers"], info["n_mlp"]) == (RES, D, NUM_WS, N_MLP)
+    assert info["channels"] == list(CHANNELS.values()) and info["conv_clamp"] == 256.0
+    G = Generator(module, device="cpu")
+    assert G.num_layers == NUM_WS
+    z = G.sample_latents(3, seed=1)
+    images = G.render(z)
+    assert images.shape == (3, 3, RES, RES) and torch.isfinite(images).all()
+    assert torch.equal(images, G.render(z))  # fixed noise: deterministic
+    assert torch.allclose(images[1:2], G.render(z[1:2]), atol=1e-5)  # batch-independent
+    assert G.render_uint8(z).shape == (3, RES, RES, 3)
+    w = z.clone().requires_grad_(True)
+    module(w).square().mean().backward()  # differentiable w.r.t. the latents
+    assert w.grad is not None and w.grad.abs().sum() > 0
+
+
+def test_same_weights_in_both_layouts_render_the_same(pkl, pt, weights):
+    official, _ = load_family(pkl, family="stylegan2")
+    port, info = load_family(pt)
+    assert info["format"].startswith("rosinality") and info["size"] == RES
+    assert info["w_avg"].startswith("mean of the mapping")
+    official.conv_clamp = None  # the port never clamps; 256 is never reached here anyway
+    w = torch.randn(4, NUM_WS, D, generator=torch.Generator().manual_seed(3))
+    a, b = _render(official, w), _render(port, w)
+    assert a.abs().max() > 0.05 and torch.allclose(a, b, atol=1e-4)
+    z = torch.randn(4, D, generator=torch.Generator().manual_seed(4))
+    assert torch.allclose(official.map(z), port.map(z), atol=1e-4)
+
+
+def test_official_state_dict_as_pt(tmp_path, pkl, weights):
+    path = tmp_path / "G_ema.pt"
+    torch.save(weights, path)
+    module, info = load_family(path)
+    assert info["format"] == "stylegan2-ada-pytorch state dict" and info["conv_clamp"] is None
+    reference, _ = load_family(pkl, conv_clamp=None)
+    w = torch.randn(2, D)
+    assert torch.allclose(_render(module, w), _render(reference, w), atol=1e-5)
+
+
+def test_converted_port_checkpoint_uses_latent_avg(tmp_path, weights):
+    path = tmp_path / "converted.pt"
+    write_port_pt(path, port_state(weights), latent_avg=weights["mapping.w_avg"])
+    module, info = load_family(path, family="stylegan2", truncation=0.5)
+    assert info["w_avg"] == "the checkpoint's latent_avg" and info["truncation"] == 0.5
+    assert torch.equal(module.w_avg, weights["mapping.w_avg"])
+
+
+def test_wplus_layer_changes_only_its_modulations(pkl):
+    module, _ = load_family(pkl)
+    readers = {f"convs.{c}": c for c in range(len(module.convs))}
+    readers.update({f"torgbs.{b}": 2 * b + 1 for b in range(len(module.torgbs))})
+    seen: dict[str, list[torch.Tensor]] = {name: [] for name in readers}
+    hooks = [module.get_submodule(name).affine.register_forward_hook(
+        lambda m, inp, out, name=name: seen[name].append(inp[0].clone())) for name in readers]
+    ws = torch.randn(2, D).repeat(1, NUM_WS, 1).reshape(2, NUM_WS, D)
+    for i in (0, 3, NUM_WS - 1):
+        for v in seen.values():
+            v.clear()
+        moved = ws.clone()
+        moved[:, i] += 1.0
+        a, b = module(ws), module(moved)
+        assert not torch.allclose(a, b)
+        changed = {name for name, (x, y) in seen.items() if not torch.equal(x, y)}
+        assert changed == {name for name, idx in readers.items() if idx == i}
+    for h in hooks:
+        h.remove()
+
+
+def test_z_and_w_spaces_agree_and_truncation(pkl):
+    gz, _ = load_family(pkl, space="z", truncation=0.7)
+    gw, info = load_family(pkl, space="w+", truncation=0.7)
+    assert info["space"] == "w"
+    z = torch.randn(3, D, generator=torch.Generator().manual_seed(5))
+    Gz, Gw = Generator(gz, device="cpu"), Generator(gw, device="cpu")
+    assert torch.equal(Gz.latents_from_noise(z), z)
+    assert torch.allclose(Gz.render(z), Gw.render(Gw.latents_from_noise(z)), atol=1e-5)
+    per_layer = z[:, None].expand(-1, NUM_WS, -1)  # z per layer is mapped per layer
+    assert torch.allclose(Gz.render(per_layer), Gz.render(z), atol=1e-5)
+
+    g0, _ = load_family(pkl, space="z", truncation=0.0)
+    avg_image = Generator(gw, device="cpu").render(gw.w_avg[None])
+    images = Generator(g0, device="cpu").render(torch.randn(3, D))
+    assert torch.allclose(images, avg_image.expand(3, -1, -1, -1), atol=1e-5)
+
+
+def test_sefa_uses_the_style_weights_of_the_chosen_layers(pkl):
+    module, _ = load_family(pkl)
+    G = Generator(module, device="cpu")
+    assert module.sefa_weight("0-1").shape == (2 * CHANNELS[4], D)  # conv w0 (b4.conv1), conv w1 (b8.conv0)
+    n_all = CHANNELS[4] + sum(CHANNELS[r // 2] + c for r, c in CHANNELS.items() if r > 4) + CHANNELS[RES]
+    assert module.sefa_weight("all").shape == (n_all, D)
+    assert torch.equal(module.sefa_weight(str(NUM_WS - 1)), module.torgbs[-1].affine.weight)
+    for layers in ("0-1", "all"):
+        bank = sefa(G, layers=layers)
+        assert bank.directions.shape == (D, D)
+        assert torch.allclose(bank.directions.norm(dim=1), torch.ones(D), atol=1e-4)
+        assert bank.scores == sorted(bank.scores, reverse=True)
+    with pytest.raises(ValueError, match="layer"):
+        module.sefa_weight(f"0-{NUM_WS}")
+    gz, _ = load_family(pkl, space="z")
+    with pytest.raises(ValueError, match="live in W.*space='w'"):
+        sefa(Generator(gz, device="cpu"), layers="all")
+
+
+def test_random_generator_for_benchmarks():
+    from ganexplorer.generators.stylegan2 import StyleGAN2Generator, default_channels
+
+    assert list(default_channels(1024).values()) == [512, 512, 512, 512, 512, 256, 128, 64, 32]
+    g = StyleGAN2Generator(resolution=16, latent_dim=8, n_mlp=2, channels=4)
+    assert g.num_layers == 6 and g(torch.randn(2, 8)).shape == (2, 3, 16, 16)
+
+
+def test_malicious_pkl_is_refused_before_running(tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    path = tmp_path / "evil.pkl"
+    path.write_bytes(pickle.dumps({"G_ema": Evil()}))
+    with pytest.raises(ValueError, match=r"refused.*(os|posix)\.system"):
+        load_family(path)
+    assert not marker.exists()
+    path.write_bytes(pickle.dumps({"G_ema": (eval, ("1+1",))}))
+    with pytest.raises(ValueError, match="refused.*builtins.eval"):
+        load_family(path, family="stylegan2")
+
+
+def test_damaged_and_unsupported_files(pkl, tmp_path, weights, monkeypatch):
+    cut = tmp_path / "cut.pkl"
+    cut.write_bytes(pkl.read_bytes()[: pkl.stat().st_size // 2])
+    with pytest.raises(ValueError, match="damaged|not a readable"):
+        load_family(cut)
+
+    g = port_state(weights)
+    del g["convs.1.conv.modulation.weight"]
+    path = tmp_path / "missing.pt"
+    write_port_pt(path, g)
+    with pytest.raises(ValueError, match=r"convs\.1\.conv\.modulation\.weight"):
+        load_family(path)
+
+    g = port_state(weights)
+    g["convs.2.conv.weight"] = g["convs.2.conv.weight"][:, :3]
+    write_port_pt(path, g)
+    with pytest.raises(ValueError, match=r"convs\.2\.conv\.weight.*shape"):
+        load_family(path)
+
+    cond = tmp_path / "cond.pkl"
+    write_official_pkl(cond, weights, monkeypatch, c_dim=10)
+    with pytest.raises(ValueError, match="conditional"):
+        load_family(cond)
+
+    resnet = tmp_path / "resnet.pkl"
+    write_official_pkl(resnet, weights, monkeypatch, architecture="resnet")
+    with pytest.raises(ValueError, match="'resnet' architecture"):
+        load_family(resnet)
+
+    sg3 = tmp_path / "sg3.pt"
+    torch.save({"mapping.fc0.weight": torch.zeros(D, D), "synthesis.input.affine.weight": torch.zeros(4, D)}, sg3)
+    with pytest.raises(ValueError, match="StyleGAN3"):
+        load_family(sg3)
+
+    with pytest.raises(TypeError, match="allowed are space, truncation, conv_clamp"):
+        load_family(pkl, psi=0.5)
