@@ -46,13 +46,13 @@ def make(family: str) -> gx.Generator | None:
 
 def seconds_per_image(g: gx.Generator, batch: int, repeats: int) -> float:
     z = g.sample_latents(batch, seed=1)
-    g.render(z)  # warm-up (kernels, allocator)
+    g.render(z, batch_size=batch)  # warm-up (kernels, allocator)
     best = float("inf")
     for _ in range(repeats):
         if g.device.type == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()
-        g.render(z)
+        g.render(z, batch_size=batch)
         if g.device.type == "cuda":
             torch.cuda.synchronize()
         best = min(best, time.perf_counter() - start)

@@ -18,7 +18,7 @@ def traversal_latents(bank: DirectionBank, z: torch.Tensor, directions: Sequence
 
 
 def render_traversals(generator, bank: DirectionBank, z: torch.Tensor, directions: Sequence[int],
-                      shifts: Sequence[float], batch_size: int = 256) -> np.ndarray:
+                      shifts: Sequence[float], batch_size: int | None = None) -> np.ndarray:
     """uint8 frames (K, N, S, H, W, C): one batched render of every direction x sample x shift."""
     bank.check_fits(generator)
     frames = generator.render_uint8(traversal_latents(bank, z, directions, shifts), batch_size=batch_size)

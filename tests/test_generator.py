@@ -62,7 +62,7 @@ def test_bad_latents_are_explained(tiny):
 
 def test_module_that_does_not_return_images_is_explained():
     flat = Generator(nn.Linear(4, 10), latent_dim=4, device="cpu", name="flat")
-    with pytest.raises(ValueError, match=r"flat returned a tensor of shape \(2, 10\).*\(N, C, H, W\)"):
+    with pytest.raises(ValueError, match=r"flat returned a tensor of shape \(1, 10\).*\(N, C, H, W\)"):
         flat.render(torch.zeros(2, 4))
 
 
@@ -85,3 +85,18 @@ def test_half_precision_rendering_stays_close_and_returns_float32(shapes):
     assert images.dtype == torch.float32 and (images - shapes.render(z)).abs().max() < 0.1
     with pytest.raises(ValueError, match="unknown render dtype"):
         Generator(shapes.module, device="cpu", dtype="int8")
+
+
+def test_large_images_render_in_chunks_of_a_pixel_budget(monkeypatch):
+    import ganexplorer.generators.generator as gen_mod
+
+    g = Generator(TinyGenerator(), device="cpu", name="tiny")  # 16x16 images
+    monkeypatch.setattr(gen_mod, "PIXELS_PER_CALL", 16 * 16 * 3)  # three images per forward
+    calls = []
+    hook = g.module.register_forward_hook(lambda m, i, o: calls.append(len(i[0])))
+    z = g.sample_latents(8, seed=0)
+    frames = g.render_uint8(z)
+    assert calls == [1, 3, 3, 1] and frames.shape == (8, 16, 16, 3) and frames.dtype == np.uint8
+    calls.clear()
+    assert torch.allclose(g.render(z, batch_size=8), g.render(z), atol=1e-6) and calls == [8, 3, 3, 2]
+    hook.remove()

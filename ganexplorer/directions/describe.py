@@ -40,7 +40,7 @@ def line_fits(shifts: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor,
 
 @torch.no_grad()
 def measure_traversals(generator, bank: DirectionBank, z: torch.Tensor, directions: Sequence[int],
-                       shifts: Sequence[float], probes: list[str], batch_size: int = 512
+                       shifts: Sequence[float], probes: list[str], batch_size: int | None = None
                        ) -> tuple[torch.Tensor, torch.Tensor]:
     """Probe values (K, N, S, P) and the changed-pixel fraction (K,) between the extreme shifts."""
     values, changed = [], []

@@ -16,7 +16,7 @@ def digit_quality(generator, n: int = 1000, seed: int = 0, confidence: float = 0
     """Share of ``n`` generated digits the digit judge recognises with probability >= ``confidence``,
     and the class histogram of the recognised ones (all 10 present = no mode collapse)."""
     judge = load_judge("digits", generator.device)
-    images = generator.render(generator.sample_latents(n, seed), batch_size=250)
+    images = generator.render(generator.sample_latents(n, seed), batch_size=None)
     probs = torch.softmax(judge(images), dim=1)
     conf, cls = probs.max(1)
     ok = conf >= confidence
@@ -37,7 +37,7 @@ def shapes_quality(generator, n: int = 1000, seed: int = 0) -> dict[str, Any]:
     (0 = the whole range is generated uniformly; 0.25 = a single value only).
     """
     judge = load_judge("factors", generator.device)
-    images = generator.render(generator.sample_latents(n, seed), batch_size=250)
+    images = generator.render(generator.sample_latents(n, seed), batch_size=None)
     factors = judge(images).clamp(0, 1)
     redrawn = render_shapes(factors, images.shape[-1])
     pixel_r2 = 1 - ((images - redrawn) ** 2).sum() / ((images - images.mean(0)) ** 2).sum()

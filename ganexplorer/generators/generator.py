@@ -6,6 +6,7 @@ here and only uint8 frames ever cross from the device to the host.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,8 @@ import torch
 from torch import nn
 
 from ..device import resolve_device
+
+PIXELS_PER_CALL = 1 << 22  # images per forward by default: 4 at 1024x1024, 64 at 256x256, 4096 at 32x32
 
 
 def _render_dtype(dtype: str | torch.dtype) -> torch.dtype:
@@ -94,18 +97,31 @@ class Generator:
             raise ValueError(f"{self.name} returned a tensor of shape {tuple(images.shape)} for {n} latents; "
                              "a generator must return images (N, C, H, W) with C = 1 or 3, values in [-1, 1]")
 
-    def render(self, z: torch.Tensor | np.ndarray, batch_size: int | None = None) -> torch.Tensor:
-        """Images (N, C, H, W) in [-1, 1] on the device, in chunks of ``batch_size`` (all at once if None)."""
+    def _auto_batch(self) -> int:
+        """Images per forward when the caller does not say: a pixel budget, so a 1024x1024 generator renders 4
+        at a time (a grid of 168 would otherwise need tens of GB) while a 32x32 one renders 4096."""
+        if self._image_shape is None:
+            return 1  # the first forward tells the image size
+        return max(1, PIXELS_PER_CALL // (self._image_shape[1] * self._image_shape[2]))
+
+    def _render(self, z: torch.Tensor | np.ndarray, batch_size: int | None,
+                convert: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
         z = self.check_latents(z)
-        step = batch_size or len(z)
-        chunks = []
+        chunks, i = [], 0
         with torch.inference_mode(), torch.autocast(self.device.type, self.dtype, self.dtype != torch.float32):
-            for i in range(0, len(z), step):
-                chunks.append(self.module(z[i:i + step]).float())
-                self._check_images(chunks[-1], len(z[i:i + step]))
-        images = torch.cat(chunks) if len(chunks) > 1 else chunks[0]
-        self._image_shape = tuple(images.shape[1:])
-        return images
+            while i < len(z):
+                step = batch_size or self._auto_batch()
+                images = self.module(z[i:i + step]).float()
+                self._check_images(images, len(z[i:i + step]))
+                self._image_shape = tuple(images.shape[1:])
+                chunks.append(convert(images))
+                i += step
+        return torch.cat(chunks) if len(chunks) > 1 else chunks[0]
+
+    def render(self, z: torch.Tensor | np.ndarray, batch_size: int | None = None) -> torch.Tensor:
+        """Images (N, C, H, W) in [-1, 1] on the device, ``batch_size`` per forward (default: as many as fit a
+        budget of 4 Mpixels)."""
+        return self._render(z, batch_size, lambda images: images)
 
     @staticmethod
     def to_uint8(images: torch.Tensor) -> torch.Tensor:
@@ -113,8 +129,9 @@ class Generator:
         return ((images.clamp(-1, 1) + 1) * 127.5).round_().to(torch.uint8).permute(0, 2, 3, 1).contiguous()
 
     def render_uint8(self, z: torch.Tensor | np.ndarray, batch_size: int | None = None) -> np.ndarray:
-        """Rendered frames as a host numpy array (N, H, W, C) uint8: the only host transfer is uint8."""
-        return self.to_uint8(self.render(z, batch_size)).cpu().numpy()
+        """Rendered frames as a host numpy array (N, H, W, C) uint8: each chunk becomes uint8 on the device, so
+        only uint8 crosses to the host and float images never pile up."""
+        return self._render(z, batch_size, lambda images: self.to_uint8(images).cpu()).numpy()
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
