@@ -33,9 +33,9 @@ def test_a_layer_range_moves_only_those_layers_latents(style):
     seen = {}
     hooks = [a.register_forward_hook(lambda m, i, o, k=k: seen.__setitem__(k, i[0].clone()))
              for k, a in enumerate(style.module.affines)]
-    style.render(z)
+    style.render(z, batch_size=2)
     before = dict(seen)
-    style.render(moved)
+    style.render(moved, batch_size=2)
     for h in hooks:
         h.remove()
     changed = [k for k in range(4) if not torch.equal(seen[k], before[k])]
