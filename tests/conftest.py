@@ -1,3 +1,5 @@
+import os
+
 import pytest
 import torch
 from torch import nn
@@ -59,3 +61,13 @@ class ToyStyle(nn.Module):
 def style():
     torch.manual_seed(0)
     return Generator(ToyStyle(), device="cpu", name="toy")
+
+
+class Evil:
+    """A pickle payload: unpickling it would run a shell command that creates ``marker``."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)

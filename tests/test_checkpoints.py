@@ -1,24 +1,14 @@
 """Reading users' checkpoints as data: what is refused, and what the errors tell the user."""
 
-import os
 
 import pytest
 import torch
+from conftest import Evil
 from safetensors.torch import save_file
 
 from ganexplorer import load_generator
 from ganexplorer.cli import main, parse_options
 from ganexplorer.generators.checkpoints import FAMILIES, load_family, read_checkpoint
-
-
-class Evil:
-    """Unpickling this would run a shell command."""
-
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return os.system, (f"touch {self.marker}",)
 
 
 def test_a_malicious_torch_file_is_refused_without_running_anything(tmp_path):

@@ -96,7 +96,7 @@ def test_large_images_render_in_chunks_of_a_pixel_budget(monkeypatch):
     hook = g.module.register_forward_hook(lambda m, i, o: calls.append(len(i[0])))
     z = g.sample_latents(8, seed=0)
     frames = g.render_uint8(z)
-    assert calls == [1, 3, 3, 1] and frames.shape == (8, 16, 16, 3) and frames.dtype == np.uint8
+    assert calls == [1, 3, 3, 2] and frames.shape == (8, 16, 16, 3) and frames.dtype == np.uint8
     calls.clear()
     assert torch.allclose(g.render(z, batch_size=8), g.render(z), atol=1e-6) and calls == [8, 3, 3, 2]
     hook.remove()

@@ -100,9 +100,8 @@ class Generator:
     def _auto_batch(self) -> int:
         """Images per forward when the caller does not say: a pixel budget, so a 1024x1024 generator renders 4
         at a time (a grid of 168 would otherwise need tens of GB) while a 32x32 one renders 4096."""
-        if self._image_shape is None:
-            return 1  # the first forward tells the image size
-        return max(1, PIXELS_PER_CALL // (self._image_shape[1] * self._image_shape[2]))
+        _, h, w = self.image_shape  # the same chunks on every call: results never depend on the call order
+        return max(1, PIXELS_PER_CALL // (h * w))
 
     def _render(self, z: torch.Tensor | np.ndarray, batch_size: int | None,
                 convert: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
@@ -137,5 +136,5 @@ class Generator:
     def image_shape(self) -> tuple[int, int, int]:
         """(C, H, W) of one image (renders one sample the first time)."""
         if self._image_shape is None:
-            self.render(self.sample_latents(1, seed=0))
+            self.render(self.sample_latents(1, seed=0), batch_size=1)
         return self._image_shape
