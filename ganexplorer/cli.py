@@ -96,7 +96,7 @@ def cmd_train_gan(args) -> None:
     from .generators.train import train_gan
 
     train_gan(args.dataset, args.out, steps=args.steps, batch_size=args.batch_size, latent_dim=args.latent_dim,
-              width=args.width, seed=args.seed, device=args.device)
+              width=args.width, seed=args.seed, device=args.device, arch=args.arch)
     print(f"saved {args.out}")
 
 
@@ -190,6 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("train-gan", cmd_train_gan, "train a zoo generator on offline data", model=False)
     p.add_argument("--dataset", choices=["mnist", "shapes", "scenes"], required=True)
+    p.add_argument("--arch", choices=["dcgan", "stylegan2"], default="dcgan",
+                   help="dcgan (the zoo's mnist/shapes/scenes) or stylegan2 (shapes-style)")
     p.add_argument("--out", required=True, help="output .safetensors path")
     p.add_argument("--steps", type=int, default=12000)
     p.add_argument("--batch-size", type=int, default=64)

@@ -73,4 +73,4 @@ def test_cli_passes_family_options(tmp_path, capsys):
     assert main(["sefa", "--model", str(tmp_path / "other.pt"), "--device", "cpu"]) == 2
     assert "recognised formats" in capsys.readouterr().err
     assert main(["sefa", "--model", "mnist", "--option", "space=w", "--device", "cpu"]) == 2
-    assert "no options" in capsys.readouterr().err
+    assert "allowed are none" in capsys.readouterr().err

@@ -160,6 +160,12 @@ class StyleGAN2Generator(nn.Module):
         self.space = space
         self.truncation = truncation
 
+    def config(self) -> dict[str, Any]:
+        """Constructor arguments of this architecture (what a zoo file's header stores)."""
+        return {"resolution": self.resolution, "latent_dim": self.latent_dim, "n_mlp": self.n_mlp,
+                "channels": self.channels, "img_channels": self.img_channels,
+                "lr_mlp": self.mapping[0].lr_mul, "conv_clamp": self.conv_clamp}
+
     @property
     def space(self) -> str:
         """"z" (forward maps its latents) or "w" (forward takes w; "w+" is the same space, one per layer)."""
