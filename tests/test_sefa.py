@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
 import torch
+from conftest import TinyGenerator
 from torch import nn
 
-from ganexplorer import Generator, sefa
+from ganexplorer import Generator, pca, sefa
 from ganexplorer.directions.sefa import factorize
 
 
@@ -82,3 +83,16 @@ def test_missing_first_layer_and_bad_arguments_are_explained(tiny, mnist):
         sefa(mnist, layers="0-1")
     with pytest.raises(ValueError, match="between 1 and the latent size"):
         sefa(tiny, k=9)
+
+
+def test_slider_ranges_follow_the_spread_of_the_generators_latents(tiny):
+    assert sefa(tiny).shift_range == [3.0] * tiny.latent_dim  # N(0, I): 3 standard deviations
+
+    class Narrow(TinyGenerator):
+        def latents_from_noise(self, noise):  # e.g. a truncated latent distribution
+            return 0.1 * noise + 5.0
+
+    narrow = Generator(Narrow(), device="cpu")
+    ranges = sefa(narrow).shift_range
+    assert all(0.25 < r < 0.35 for r in ranges)
+    assert all(0.25 < r < 0.35 for r in pca(narrow, k=3, n_samples=500).shift_range)

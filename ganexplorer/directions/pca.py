@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from .bank import DirectionBank
-from .sefa import first_affine_weight
+from .sefa import first_affine_weight, shift_ranges
 
 
 class _Captured(Exception):
@@ -57,7 +57,9 @@ def pca(generator, k: int = 20, n_samples: int = 20000, layer: str | None = None
     coords = centered @ v[:, :k]
     u = torch.linalg.lstsq(coords, z).solution  # (k, d): the latent direction of each component
     explained = (s[:k] ** 2 / centered.pow(2).sum()).tolist()
-    return DirectionBank(nn.functional.normalize(u, dim=1), scores=explained, num_layers=generator.num_layers,
+    directions = nn.functional.normalize(u, dim=1)
+    return DirectionBank(directions, scores=explained, num_layers=generator.num_layers,
+                         shift_range=shift_ranges(generator, directions),
                          source="pca", labels=[f"pc {i}" for i in range(k)], generator=generator.name,
                          info={"method": "pca", "layer": name, "n_samples": n_samples, "seed": seed})
 

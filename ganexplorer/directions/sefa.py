@@ -27,6 +27,16 @@ def first_affine_weight(module: nn.Module, latent_dim: int) -> torch.Tensor:
         f"(out_units, {latent_dim})")
 
 
+@torch.no_grad()
+def shift_ranges(generator, directions: torch.Tensor, n: int = 2048) -> list[float]:
+    """Slider range per direction: 3 standard deviations of the generator's latents along it. That is 3 for
+    N(0, I) latents; StyleGAN's W or BigGAN's truncated z are spread differently, so their ranges follow."""
+    if not hasattr(generator.module, "latents_from_noise"):
+        return [3.0] * len(directions)
+    latents = generator.sample_latents(n, seed=0).flatten(0, -2)
+    return (3 * (latents @ directions.to(latents.device).T).std(0)).clamp_min(1e-3).tolist()
+
+
 def factorize(weight: torch.Tensor, k: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Top-k (directions (k, d), eigenvalues (k,)) of W^T W for W (out_units, d) with unit-norm rows."""
     w = weight.float()
@@ -59,7 +69,8 @@ def sefa(generator, layers: str = "all", k: int | None = None, weight: torch.Ten
     if weight.ndim != 2 or weight.shape[1] != d:
         raise ValueError(f"SeFa weight must have shape (out_units, {d}), got {tuple(weight.shape)}")
     directions, values = factorize(weight, k)
-    return DirectionBank(directions, scores=values, source="sefa", layers=layers, shift_range=3.0,
+    return DirectionBank(directions, scores=values, source="sefa", layers=layers,
+                         shift_range=shift_ranges(generator, directions),
                          num_layers=generator.num_layers,
                          labels=[f"sefa {i}" for i in range(len(values))], generator=generator.name,
                          info={"method": "sefa", "layers": layers, "weight_shape": list(weight.shape)})
