@@ -7,7 +7,7 @@ from ganexplorer.generators.dcgan import DCGANGenerator
 from ganexplorer.generators.zoo import WEIGHTS_DIR, save_generator
 
 
-@pytest.mark.parametrize("name,channels", [("mnist", 1), ("shapes", 3), ("scenes", 3)])
+@pytest.mark.parametrize("name,channels", [("mnist", 1), ("shapes", 3), ("scenes", 3), ("shapes-stylegan2", 3)])
 def test_zoo_generators_render_offline(name, channels):
     g = load_generator(name, device="cpu")
     images = g.render(g.sample_latents(4, seed=0))
@@ -19,7 +19,7 @@ def test_zoo_generators_render_offline(name, channels):
 
 
 def test_zoo_is_listed():
-    assert set(ZOO) >= {"mnist", "shapes", "scenes"}
+    assert set(ZOO) >= {"mnist", "shapes", "scenes", "shapes-stylegan2"}
 
 
 def test_checkpoint_roundtrip(tmp_path):
