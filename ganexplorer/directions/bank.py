@@ -138,12 +138,12 @@ class DirectionBank:
     def set_layers(self, k: int, layers: str | None) -> None:
         """Restrict direction k to a layer range ("0-1", "2-5", "all") of a layer-aware generator."""
         i = self._index(k)
-        if not is_all(layers):
-            if self.num_layers is None:
-                raise ValueError("this bank is not tied to a layer-aware generator: layer ranges need one "
-                                 "(check_fits(G) with a style generator sets it)")
-            parse_layers(layers, self.num_layers)
-        self.layers[i] = None if layers is None else str(layers)
+        before, self.layers[i] = self.layers[i], None if layers is None else str(layers)
+        try:
+            self._check_layers()
+        except ValueError:
+            self.layers[i] = before
+            raise
         self._edited()
 
     def select(self, indices: Sequence[int]) -> DirectionBank:
@@ -171,10 +171,19 @@ class DirectionBank:
         if self.num_layers is None:
             if not all(is_all(x) for x in self.layers):
                 raise ValueError("directions restricted to layer ranges need num_layers (the generator's number "
-                                 "of per-layer latents)")
+                                 "of per-layer latents): check_fits(G) with a style generator sets it")
             return
         for spec in self.layers:
             parse_layers(spec, self.num_layers)
+
+    def _layer_masks(self) -> torch.Tensor:
+        """(K, num_layers) 0/1 masks of the directions' layer ranges, built once per set of ranges: shifting
+        runs on every slider move."""
+        key = (tuple(self.layers), self.num_layers, self.device)
+        if getattr(self, "_masks_key", None) != key:
+            self._masks = torch.stack([layer_mask(spec, self.num_layers, self.device) for spec in self.layers])
+            self._masks_key = key
+        return self._masks
 
     @property
     def layered(self) -> bool:
@@ -185,8 +194,7 @@ class DirectionBank:
         """Latent offsets of coefficient vectors (..., K): (..., d), or (..., num_layers, d) when layered."""
         if not self.layered:
             return coeffs @ self.directions
-        masks = torch.stack([layer_mask(spec, self.num_layers, self.device) for spec in self.layers])  # (K, L)
-        return torch.einsum("...k,kl,kd->...ld", coeffs, masks, self.directions)
+        return torch.einsum("...k,kl,kd->...ld", coeffs, self._layer_masks(), self.directions)
 
     def _aligned(self, z: torch.Tensor, offsets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """z (N, d) or (N, L, d) and offsets given the same per-layer shape, ready to add."""

@@ -59,7 +59,7 @@ def pca(generator, k: int = 20, n_samples: int = 20000, layer: str | None = None
     explained = (s[:k] ** 2 / centered.pow(2).sum()).tolist()
     directions = nn.functional.normalize(u, dim=1)
     return DirectionBank(directions, scores=explained, num_layers=generator.num_layers,
-                         shift_range=shift_ranges(generator, directions),
+                         shift_range=shift_ranges(generator, directions, z),
                          source="pca", labels=[f"pc {i}" for i in range(k)], generator=generator.name,
                          info={"method": "pca", "layer": name, "n_samples": n_samples, "seed": seed})
 

@@ -303,10 +303,8 @@ class Explorer(w.VBox):
         if not hasattr(self.generator.module, "truncation"):
             raise ValueError(f"{self.generator.name} has no truncation setting")
         psi = float(psi)
-        if not 0.0 <= psi <= 2.0:
-            raise ValueError(f"truncation must be between 0 and 2, got {psi}")
         with self._lock:
-            self.generator.module.truncation = psi
+            self.generator.module.truncation = psi  # the module checks its own range
         self._quiet = True
         self.truncation_box.value = psi
         self._quiet = False
