@@ -1,235 +1,198 @@
-"""``Explorer``: sliders per direction, a live image, SeFa / PCA / Discover buttons, labeling and export.
+"""``Explorer``: one large live image, sliders per direction, SeFa / PCA / Discover, a labeling gallery, exports.
 
-A thin view over the headless core: every button calls a public method (``set_shift``, ``run_sefa``,
-``discover``, ``label``, ``export_grid``...), which scripts and tests call directly. Rendering is synchronous in
-the slider observer, so ipywidgets' one-update-in-flight throttle coalesces a fast drag to the latest value.
+Python owns the state (validated traits: shifts, seed, samples, the directions' labels...), the front-end
+(``js/explorer.js``) owns the layout and the keyboard. Every button is a public method here, so scripts and
+tests do what a click does. Method runs never touch the directions on the sliders: they make *proposals* that
+the user applies (``apply``) or discards, and ``undo`` steps back through applied changes. Frames go to the
+browser as binary messages with sequence numbers; the slider trait is synced by ipywidgets, whose front-end
+keeps one update in flight, so a fast drag coalesces to its latest value.
 """
 
 from __future__ import annotations
 
-import io
+import base64
+import contextlib
+import os
 import re
 import threading
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import ipywidgets as w
+import anywidget
 import numpy as np
-import torch
-from PIL import Image
+import traitlets
 
+from ..animation import save_gif, save_mp4, traversal_video
 from ..directions import DirectionBank, pca, sefa
 from ..directions.describe import suggest_labels
-from ..directions.discovery import DiscoveryTrainer
+from ..directions.discovery import DEFORMATORS, DiscoveryTrainer
+from ..frames import encode, fit, grid_columns, grid_tile, png_bytes
 from ..generators import Generator, load_generator
 from ..traversal import render_traversals, traversal_grid
-from .canvas import LiveCanvas, tile
-from .pad import Pad
+from . import values
+from .values import Refused
 
-AUTO_LABEL = re.compile(r"^(sefa|discovery|pc|random|axis|direction|coordinate) \d+$")
-
-
-def _png(image: Image.Image) -> bytes:
-    buf = io.BytesIO()
-    image.save(buf, format="PNG")
-    return buf.getvalue()
+AUTO_LABEL = re.compile(r"^(sefa|discovery|pc|pca|random|axis|direction|coordinate) \d+$")
+THUMB_SHIFTS = 5
+EXPORT_INLINE_BYTES = 20 << 20  # exports up to this size also go to the browser (download link, preview)
 
 
-def enlarged(strip: np.ndarray, height: int) -> Image.Image:
-    """An (H, W, 3) uint8 strip scaled up by a whole factor to about ``height`` pixels, crisp (nearest)."""
-    zoom = max(1, height // strip.shape[0])
-    return Image.fromarray(strip).resize((strip.shape[1] * zoom, strip.shape[0] * zoom), Image.NEAREST)
+def _asset(name: str) -> str:
+    here = Path(__file__).parent
+    for candidate in (here / name, here.parent.parent / "js" / name):  # wheel, then checkout
+        if candidate.exists():
+            return candidate.read_text()
+    raise FileNotFoundError(f"the widget front-end {name} is missing: reinstall ganexplorer")
 
 
-def curve_png(history: list[dict[str, float]]) -> bytes:
-    """Accuracy and shift error over steps, drawn with matplotlib's Agg canvas (safe off the main thread)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(4, 2.2), dpi=80)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot(111)
-    steps = [h["step"] for h in history]
-    ax.plot(steps, [h["accuracy"] for h in history], label="accuracy", color="tab:blue")
-    ax.set_ylim(0, 1)
-    ax.set_xlabel("step")
-    ax2 = ax.twinx()
-    ax2.plot(steps, [h["shift_error"] for h in history], label="shift error", color="tab:orange")
-    fig.legend(loc="upper center", ncol=2, fontsize=8)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
+def checkpoint_dir() -> Path:
+    """Where the Explorer keeps discovery checkpoints while a run trains: ``$GANEXPLORER_CHECKPOINTS``, else
+    ``~/.cache/ganexplorer/checkpoints``. A run's file is removed when it ends unless ``keep_checkpoint=True``."""
+    return Path(os.environ.get("GANEXPLORER_CHECKPOINTS", Path.home() / ".cache" / "ganexplorer" / "checkpoints"))
 
 
 def layer_presets(num_layers: int | None) -> list[str]:
-    """The layer ranges offered for a style generator: all, then coarse / middle / fine as in the SeFa UI."""
+    """Layer ranges offered for a style generator: all, then coarse / middle / fine as in the SeFa UI."""
     if not num_layers:
         return ["all"]
     ranges = [(0, 1), (2, 5), (6, 13), (6, num_layers - 1)]
     return ["all"] + list(dict.fromkeys(f"{a}-{min(b, num_layers - 1)}" for a, b in ranges if a < num_layers))
 
 
-class Explorer(w.VBox):
+def _key(bank: DirectionBank, i: int) -> bytes:
+    """A direction's identity across banks: its vector (select/extend copy vectors exactly)."""
+    return bank.directions[i].detach().cpu().numpy().tobytes() + str(bank.layers[i]).encode()
+
+
+@dataclass
+class Proposal:
+    """Directions a method run found, waiting for the user to apply or discard them."""
+
+    id: int
+    method: str
+    bank: DirectionBank
+    complete: bool = True
+    summary: str = ""
+    preview: str = ""  # PNG data URL of a small traversal grid
+    created: float = field(default_factory=time.time)
+
+    def meta(self) -> dict[str, Any]:
+        return {"id": self.id, "method": self.method, "k": len(self.bank), "complete": self.complete,
+                "summary": self.summary, "preview": self.preview}
+
+
+class Explorer(anywidget.AnyWidget):
     """Explore ``generator`` (a ``Generator``, a zoo name or a checkpoint path) along the directions of ``bank``.
 
-    With ``bank_path`` every label, star and note is saved there at once, and reopening an Explorer with the
-    same path restores them. Without a bank, the Explorer starts with the top SeFa directions.
+    With ``bank_path`` every label, star, note and hide is saved there at once (merged with other writers of the
+    same file), and reopening an Explorer with the same path restores them. Without a bank, the Explorer starts
+    with the top SeFa directions.
     """
+
+    _esm = _asset("explorer.js")
+    _css = _asset("explorer.css")
+
+    generator_info = traitlets.Dict().tag(sync=True)
+    directions = traitlets.List().tag(sync=True)
+    shifts = traitlets.List(traitlets.Float()).tag(sync=True)
+    seed = traitlets.Int(0).tag(sync=True)
+    samples = traitlets.Int(1).tag(sync=True)
+    shift_range = traitlets.Float(3.0).tag(sync=True)
+    truncation = traitlets.Float(1.0).tag(sync=True)
+    class_index = traitlets.Int(0).tag(sync=True)
+    selected = traitlets.Int(0).tag(sync=True)
+    pad = traitlets.List(traitlets.Int(), [0, 1]).tag(sync=True)
+    max_sliders = traitlets.Int(24).tag(sync=True)
+    status = traitlets.Dict({"kind": "info", "text": ""}).tag(sync=True)
+    run = traitlets.Dict({"state": "idle"}).tag(sync=True)
+    proposals = traitlets.List().tag(sync=True)
+    undo_steps = traitlets.List().tag(sync=True)
+    exports = traitlets.List().tag(sync=True)
+    export_name = traitlets.Unicode("ganexplorer_export").tag(sync=True)
+    snapshot = traitlets.Bytes(b"").tag(sync=True)  # the last frame as PNG: shown first, and in saved notebooks
+    frame_format = traitlets.Unicode("auto")
 
     def __init__(self, generator: Generator | str, bank: DirectionBank | None = None,
                  bank_path: str | Path | None = None, samples: int = 1, seed: int = 0, max_sliders: int = 24,
-                 frame_format: str = "auto", scale: int | None = None, device: str = "auto"):
+                 frame_format: str = "auto", device: str = "auto", **kwargs: Any):
+        kwargs.pop("scale", None)  # the front-end fits the image to the available width now
+        samples = values.whole(samples, "samples", 1, values.MAX_SAMPLES)
+        seed = values.whole(seed, "seed", 0, values.MAX_SEED)
+        max_sliders = values.whole(max_sliders, "max_sliders", 1, 10**6)
         self.generator = generator if isinstance(generator, Generator) else load_generator(generator, device=device)
-        self.bank_path = Path(bank_path).expanduser() if bank_path else None
-        self.max_sliders = max_sliders
+        self.bank_path = Path(bank_path).expanduser().resolve() if bank_path else None
         self._lock = threading.RLock()
-        self._quiet = False
+        self._seq = 0
+        self._last_frame: tuple[dict, bytes] | None = None
+        self._snapshot_timer: threading.Timer | None = None
         self._cancel: threading.Event | None = None
         self._thread: threading.Thread | None = None
+        self._undo: list[tuple[DirectionBank, str]] = []
+        self._proposals: list[Proposal] = []
+        self._next_id = 1
+        self._suggestions: dict[bytes, tuple[str, float]] = {}
+        self._suggest_wanted: list[int] = []
+        self._suggest_thread: threading.Thread | None = None
+        self._quiet = False
         if self.bank_path is not None and self.bank_path.exists():
-            bank = DirectionBank.load(self.bank_path, generator=self.generator)
+            bank = DirectionBank.load(self.bank_path, generator=self.generator, autosave=True)
         elif bank is None:
             bank = sefa(self.generator, k=min(10, self.generator.latent_dim))
         bank.check_fits(self.generator)
-        self.seed, self.samples = seed, samples
-        self.z = self.generator.sample_latents(samples, seed)
-        _, h, width = self.generator.image_shape
-        self.canvas = LiveCanvas(fmt=frame_format, scale=scale or max(1, 256 // max(h, width)))
-        self.canvas.add_class("gx-canvas")
-        self._build_controls()
-        right = w.VBox([self._slider_box, self._pad_box], layout=w.Layout(flex="0 0 auto"))
-        super().__init__([self._toolbar, w.HBox([self.canvas, right]), self._methods,
-                          self._training, self._labeling, self._export, self.status])
-        self.add_class("gx-explorer")
-        self._set_bank(bank)
-
-    # --------------------------------------------------------------- layout
-    def _build_controls(self) -> None:
-        self.seed_box = w.IntText(value=self.seed, description="seed", layout=w.Layout(width="150px"))
-        self.samples_box = w.BoundedIntText(value=self.samples, min=1, max=16, description="samples",
-                                            layout=w.Layout(width="150px"))
-        self.range_box = w.BoundedFloatText(value=3.0, min=0.1, max=100, description="range",
-                                            layout=w.Layout(width="150px"))
-        resample = w.Button(description="resample z", icon="random")
-        reset = w.Button(description="reset", icon="undo")
-        resample.on_click(lambda _: self._guard(self.resample))
-        reset.on_click(lambda _: self._guard(self.reset))
-        self.seed_box.observe(lambda c: self._guard(self.resample, c.new, self.samples), "value")
-        self.samples_box.observe(lambda c: self._guard(self.resample, self.seed, c.new), "value")
-        self.range_box.observe(lambda c: self._guard(self.set_range, c.new), "value")
         module = self.generator.module
-        self.truncation_box = w.BoundedFloatText(value=float(getattr(module, "truncation", 1.0)), min=0.0, max=2.0,
-                                                 step=0.05, description="ψ", layout=w.Layout(width="130px"),
-                                                 tooltip="truncation: lower is more typical, less varied")
-        self.truncation_box.observe(lambda c: self._quiet or self._guard(self.set_truncation, c.new), "value")
-        self.class_box = w.BoundedIntText(value=int(getattr(module, "class_index", 0)), min=0,
-                                          max=max(0, int(getattr(module, "num_classes", 1)) - 1),
-                                          description="class", layout=w.Layout(width="150px"))
-        self.class_box.observe(lambda c: self._quiet or self._guard(self.set_class, c.new), "value")
-        family = [box for box, attr in ((self.truncation_box, "truncation"), (self.class_box, "class_index"))
-                  if hasattr(module, attr)]
-        self._toolbar = w.HBox([self.seed_box, self.samples_box, self.range_box, *family, resample, reset])
-        self._slider_box = w.VBox(layout=w.Layout(max_height="300px", overflow="auto", width="460px"))
-        self._slider_box.add_class("gx-sliders")
+        c, h, w = self.generator.image_shape
+        super().__init__(seed=seed, samples=samples, max_sliders=max_sliders,
+                         truncation=float(getattr(module, "truncation", 1.0)),
+                         class_index=int(getattr(module, "class_index", 0)), **kwargs)
+        self.frame_format = frame_format
+        self.generator_info = {
+            "name": self.generator.name, "latent_dim": self.generator.latent_dim, "channels": c, "height": h,
+            "width": w, "num_layers": self.generator.num_layers, "layer_presets": layer_presets(
+                self.generator.num_layers), "truncation": hasattr(module, "truncation"),
+            "classes": int(getattr(module, "num_classes", 0)) if hasattr(module, "class_index") else 0,
+            "deformators": ["ortho"] + [d for d in DEFORMATORS if d != "ortho"],
+            "max_samples": values.MAX_SAMPLES, "max_steps": values.MAX_STEPS,
+            "bank_path": str(self.bank_path) if self.bank_path else None}
+        self.z = self.generator.sample_latents(samples, seed)
+        self.on_msg(self._on_message)
+        self.observe(self._shifts_changed, "shifts")
+        self._set_bank(bank)
+        self._say(f"{len(bank)} directions on the sliders. Drag one, or find new directions under "
+                  "'Find directions'; name them under 'Label'.")
 
-        self.k_box = w.BoundedIntText(value=min(10, self.generator.latent_dim), min=1,
-                                      max=self.generator.latent_dim, description="K", layout=w.Layout(width="130px"))
-        self.steps_box = w.BoundedIntText(value=1000, min=1, max=10**7, description="steps",
-                                          layout=w.Layout(width="170px"))
-        self.deformator_box = w.Dropdown(options=["ortho", "unit-norm", "linear", "random", "coordinate"],
-                                         value="ortho", description="A", layout=w.Layout(width="170px"))
-        presets = layer_presets(self.generator.num_layers)
-        self.layers_box = w.Combobox(value="all", options=presets, description="layers", ensure_option=False,
-                                     layout=w.Layout(width="170px", display="flex" if len(presets) > 1 else "none"),
-                                     tooltip="SeFa on these layers' style weights; its directions move only them")
-        self.layers_box.add_class("gx-layers")
-        buttons = {"SeFa": lambda: self.run_sefa(self.k_box.value, self.layers_box.value or "all"),
-                   "PCA": lambda: self.run_pca(self.k_box.value),
-                   "Discover": lambda: self.discover(self.steps_box.value, self.k_box.value,
-                                                     self.deformator_box.value),
-                   "Cancel": self.cancel}
-        row = []
-        for name, action in buttons.items():
-            button = w.Button(description=name, button_style="danger" if name == "Cancel" else "primary")
-            button.add_class(f"gx-{name.lower()}")
-            button.on_click(lambda _, a=action: self._guard(a))
-            row.append(button)
-        self._methods = w.HBox([self.k_box, self.layers_box, self.steps_box, self.deformator_box, *row])
-        self.progress = w.IntProgress(value=0, min=0, max=1, description="training", layout=w.Layout(width="420px"))
-        self.curve = w.Image(format="png", layout=w.Layout(width="320px"))
-        self._training = w.HBox([self.progress, self.curve], layout=w.Layout(display="none"))
+    # ------------------------------------------------------------ messages
+    def _on_message(self, _widget: Any, content: dict, _buffers: Any) -> None:
+        kind = content.get("type")
+        if kind == "ready" and self._last_frame is not None:
+            self.send(*self._last_frame[:1], buffers=[self._last_frame[1]])
+        elif kind == "ping":
+            self.send({"type": "pong", "id": content.get("id")})
+        elif kind == "cmd":
+            self._command(content.get("id"), str(content.get("name")), content.get("args") or {})
 
-        self.direction_box = w.Dropdown(description="direction", layout=w.Layout(width="260px"))
-        self.name_box = w.Text(description="name", continuous_update=False, layout=w.Layout(width="260px"))
-        self.name_box.add_class("gx-name")
-        self.star_box = w.ToggleButton(description="☆ star", layout=w.Layout(width="90px"))
-        self.direction_layers = w.Combobox(options=presets, description="layers", ensure_option=False,
-                                           continuous_update=False, layout=w.Layout(
-                                               width="170px", display="flex" if len(presets) > 1 else "none"),
-                                           tooltip="which layers this direction moves")
-        self.direction_layers.observe(lambda c: self._quiet or self._guard(self._layers_typed, c.new), "value")
-        self.notes_box = w.Textarea(description="notes", continuous_update=False, layout=w.Layout(width="420px"))
-        self.suggestion = w.Button(description="suggest a name", tooltip="measure what this direction does")
-        self.suggestion.add_class("gx-suggest")
-        prev_b, next_b = w.Button(description="◀", layout=w.Layout(width="40px")), w.Button(
-            description="▶", layout=w.Layout(width="40px"))
-        prev_b.on_click(lambda _: self._guard(self.select, self.selected - 1))
-        next_b.on_click(lambda _: self._guard(self.select, self.selected + 1))
-        self.strip = w.Image(format="png")
-        self.direction_box.observe(
-            lambda c: self._quiet or c.new is None or self._guard(self.select, c.new), "value")
-        self.name_box.observe(lambda c: self._quiet or self._guard(self.label, self.selected, c.new), "value")
-        self.star_box.observe(lambda c: self._quiet or self._guard(self.star, self.selected, c.new), "value")
-        self.notes_box.observe(lambda c: self._quiet or self._guard(self.note, self.selected, c.new), "value")
-        self.suggestion.on_click(lambda _: self._guard(self._suggest_or_accept))
-        self._labeling = w.VBox([w.HBox([prev_b, self.direction_box, next_b, self.name_box, self.star_box,
-                                         self.direction_layers, self.suggestion]), self.notes_box, self.strip])
+    COMMANDS = ("set_seed", "set_samples", "set_range", "set_truncation", "set_class", "resample", "reset",
+                "select", "set_pad", "run_sefa", "run_pca", "discover", "cancel", "apply", "discard", "undo",
+                "label", "star", "note", "hide", "set_layers", "accept_suggestion", "request_suggestions",
+                "request_thumbnails", "export_grid", "export_gif", "export_mp4", "export_bank", "set_export_name",
+                "refresh")
 
-        self.pad_x = w.Dropdown(description="pad →", layout=w.Layout(width="200px"))
-        self.pad_y = w.Dropdown(description="pad ↑", layout=w.Layout(width="200px"))
-        self.pad = Pad(lambda u, v: self._guard(self.move_pad, u, v))
-        self._pad_box = w.HBox([self.pad.canvas, w.VBox([self.pad_x, self.pad_y])])
-
-        self.path_box = w.Text(value="ganexplorer_export", description="file", layout=w.Layout(width="300px"))
-        export = {"grid PNG": lambda: self.export_grid(self.path_box.value + ".png"),
-                  "GIF": lambda: self.export_gif(self.selected, self.path_box.value + ".gif"),
-                  "bank": lambda: self.export_bank(self.path_box.value + ".gxb")}
-        ebuttons = []
-        for name, action in export.items():
-            b = w.Button(description=f"save {name}")
-            b.on_click(lambda _, a=action: self._guard(a))
-            ebuttons.append(b)
-        self._export = w.HBox([self.path_box, *ebuttons])
-        self.status = w.HTML()
-        self.status.add_class("gx-status")
-
-    def _guard(self, action, *args) -> Any:
-        """Run a UI action; errors go to the status line instead of vanishing in the kernel log."""
+    def _command(self, cid: Any, name: str, args: dict) -> None:
+        """A button or a typed value from the front-end: run the public method; a refusal or error goes to the
+        status line and the reply, so the front-end puts the input back to the value in use."""
+        ok, error = True, ""
         try:
-            return action(*args)
-        except Exception as exc:  # noqa: BLE001 - shown to the user
-            self._say(f"<b style='color:#b00'>error:</b> {type(exc).__name__}: {exc}")
-            return None
+            if name not in self.COMMANDS:
+                raise Refused(f"unknown command {name!r}")
+            getattr(self, name)(**args)
+        except Exception as exc:  # noqa: BLE001 - shown to the user, never lost in the kernel log
+            ok, error = False, str(exc) if isinstance(exc, Refused) else f"{type(exc).__name__}: {exc}"
+            self._say(error, "error")
+        self.send({"type": "reply", "id": cid, "ok": ok, "error": error})
 
-    def _say(self, html: str) -> None:
-        self.status.value = html
-
-    def _build_sliders(self) -> None:
-        bank, rows = self.bank, []
-        self._sliders: list[w.FloatSlider] = []
-        for k in range(min(len(bank), self.max_sliders)):
-            r = bank.shift_range[k]
-            slider = w.FloatSlider(value=0.0, min=-r, max=r, step=r / 50, description=bank.labels[k][:18],
-                                   continuous_update=True, readout_format=".2f", style={"description_width": "120px"},
-                                   layout=w.Layout(width="380px"))
-            slider.add_class(f"gx-slider-{k}")
-            slider.observe(lambda c, k=k: self._quiet or self._guard(self.set_shift, k, c.new), "value")
-            score = bank.scores[k]
-            badge = w.HTML(("★ " if bank.starred[k] else "") + ("" if score is None else f"{score:.3g}"))
-            self._sliders.append(slider)
-            rows.append(w.HBox([slider, badge]))
-        self._slider_box.children = rows
+    def _say(self, text: str, kind: str = "info") -> None:
+        self.status = {"kind": kind, "text": text, "t": time.time()}
 
     # ------------------------------------------------------------ rendering
     def frames(self) -> np.ndarray:
@@ -238,193 +201,468 @@ class Explorer(w.VBox):
             return self.generator.render_uint8(self.bank.shift(self.z, self.shifts))
 
     def _render(self) -> None:
-        self.canvas.show(tile(self.frames()))
+        frames = self.frames()
+        n, th, tw = frames.shape[:3]
+        cols = grid_columns(n)
+        image = grid_tile(frames, cols)
+        fmt, data = encode(image, self.frame_format)
+        self._seq += 1
+        msg = {"type": "frame", "seq": self._seq, "format": fmt, "width": image.shape[1], "height": image.shape[0],
+               "tiles": {"n": n, "tw": tw, "th": th, "gap": max(1, tw // 16), "cols": cols}}
+        self._last_frame = (msg, data, image)
+        self.send(msg, buffers=[data])
+        self._schedule_snapshot()
 
-    # ------------------------------------------------------------ Python API
+    def _schedule_snapshot(self) -> None:
+        """The saved-state image follows the live one once the sliders rest (not on every frame of a drag)."""
+        if self._snapshot_timer is not None:
+            self._snapshot_timer.cancel()
+        if not self.snapshot:
+            self._store_snapshot()
+            return
+        self._snapshot_timer = threading.Timer(0.5, self._store_snapshot)
+        self._snapshot_timer.daemon = True
+        self._snapshot_timer.start()
+
+    def _store_snapshot(self) -> None:
+        if self._last_frame is not None:
+            self.snapshot = png_bytes(self._last_frame[2])
+
+    def _shifts_changed(self, change: dict) -> None:
+        if self._quiet:
+            return
+        new = list(change["new"])
+        if len(new) != len(self.bank) or not all(np.isfinite(v) for v in new):
+            self.shifts = list(change["old"]) if len(change["old"]) == len(self.bank) else [0.0] * len(self.bank)
+            return
+        self._render()
+
+    # ------------------------------------------------------------ explore
     def set_shift(self, k: int, value: float) -> None:
         """Move direction k to ``value`` and redraw."""
-        value = float(value)
-        if not np.isfinite(value):
-            raise ValueError(f"shift for direction {k} must be a finite number, got {value}")
-        with self._lock:
-            self.shifts[self.bank._index(k)] = value
-        if k < len(self._sliders) and self._sliders[k].value != value:
-            self._quiet = True
-            self._sliders[k].value = value
-            self._quiet = False
-        self._render()
+        self.set_shifts({k: value})
 
     def set_shifts(self, shifts: dict[int, float]) -> None:
         """Move several directions at once, with one redraw."""
-        values = {self.bank._index(k): float(v) for k, v in shifts.items()}
-        if not all(np.isfinite(v) for v in values.values()):
-            raise ValueError(f"shifts must be finite numbers, got {shifts}")
-        with self._lock:
-            for k, v in values.items():
-                self.shifts[k] = v
-        self._quiet = True
-        for k, v in values.items():
-            if k < len(self._sliders):
-                self._sliders[k].value = v
-        self._quiet = False
-        self._render()
+        new = list(self.shifts)
+        for k, v in shifts.items():
+            x = float(v)
+            if not np.isfinite(x):
+                raise ValueError(f"shift for direction {k} must be a finite number, got {v}")
+            new[self.bank._index(int(k))] = x
+        self.shifts = new
+
+    def set_pad(self, x: int, y: int) -> None:
+        """The two directions the 2-D pad moves (x across, y up)."""
+        self.pad = [self.bank._index(int(x)), self.bank._index(int(y))]
 
     def move_pad(self, u: float, v: float) -> None:
         """The 2-D pad: u, v in [-1, 1] move the pad's two directions over their shift ranges."""
-        kx, ky = self.pad_x.value, self.pad_y.value
-        if kx is None or ky is None:
-            raise ValueError("choose the pad's two directions first")
+        kx, ky = self.pad
+        u, v = (max(-1.0, min(1.0, float(t))) for t in (u, v))
         self.set_shifts({kx: u * self.bank.shift_range[kx], ky: v * self.bank.shift_range[ky]})
 
     def reset(self) -> None:
         """All shifts back to 0."""
-        with self._lock:
-            self.shifts.zero_()
-        self._quiet = True
-        for s in self._sliders:
-            s.value = 0.0
-        self._quiet = False
-        self._render()
+        self.shifts = [0.0] * len(self.bank)
+
+    def set_seed(self, seed: Any) -> None:
+        """New latents from ``seed`` (0..2^31-1); anything else is refused and the seed stays."""
+        self.resample(values.whole(seed, "seed", 0, values.MAX_SEED), self.samples)
+
+    def set_samples(self, samples: Any) -> None:
+        """How many samples the image shows as a grid (1..64)."""
+        self.resample(self.seed, values.whole(samples, "samples", 1, values.MAX_SAMPLES))
 
     def resample(self, seed: int | None = None, samples: int | None = None) -> None:
-        """New latents: ``seed`` (default: a fresh random one) and ``samples`` side by side."""
-        self.seed = int(np.random.randint(2**31)) if seed is None else int(seed)
-        self.samples = samples or self.samples
-        self._quiet = True
-        self.seed_box.value, self.samples_box.value = self.seed, self.samples
-        self._quiet = False
+        """New latents: ``seed`` (default: a fresh random one) and ``samples`` in the grid."""
+        seed = int(np.random.randint(values.MAX_SEED)) if seed is None else values.whole(seed, "seed", 0,
+                                                                                          values.MAX_SEED)
+        samples = self.samples if samples is None else values.whole(samples, "samples", 1, values.MAX_SAMPLES)
         with self._lock:
-            self.z = self.generator.sample_latents(self.samples, self.seed)
+            self.z = self.generator.sample_latents(samples, seed)
+        self.seed, self.samples = seed, samples
         self._render()
-        self._refresh_strip()
+        self.send({"type": "thumbs-stale"})
 
-    def set_truncation(self, psi: float) -> None:
-        """Truncation ψ of StyleGAN2 / BigGAN: new latents are drawn (same seed) and shown."""
+    def set_range(self, r: Any) -> None:
+        """The same slider range +-r for every direction (0 < r <= 100); shifts beyond it are pulled in."""
+        r = values.number(r, "range", 0.0, values.MAX_RANGE, above=True)
+        with self._lock:
+            self.bank.shift_range = [r] * len(self.bank)
+        self.shift_range = r
+        self._publish_directions()
+        if any(abs(s) > r for s in self.shifts):
+            self.shifts = [max(-r, min(r, s)) for s in self.shifts]
+        self.send({"type": "thumbs-stale"})
+
+    def set_truncation(self, psi: Any) -> None:
+        """Truncation psi of StyleGAN2 / BigGAN: new latents are drawn (same seed) and shown."""
         if not hasattr(self.generator.module, "truncation"):
-            raise ValueError(f"{self.generator.name} has no truncation setting")
-        psi = float(psi)
+            raise Refused(f"{self.generator.name} has no truncation setting")
+        psi = values.number(psi, "truncation ψ", -2.0, 2.0)
         with self._lock:
             self.generator.module.truncation = psi  # the module checks its own range
-        self._quiet = True
-        self.truncation_box.value = psi
-        self._quiet = False
+        self.truncation = psi
         self.resample(self.seed)
 
-    def set_class(self, index: int) -> None:
+    def set_class(self, index: Any) -> None:
         """The class a class-conditional generator (BigGAN) draws; the sliders keep their values."""
         if not hasattr(self.generator.module, "class_index"):
-            raise ValueError(f"{self.generator.name} is not class-conditional")
+            raise Refused(f"{self.generator.name} is not class-conditional")
+        n = int(getattr(self.generator.module, "num_classes", 1))
+        index = values.whole(index, "class", 0, n - 1)
         with self._lock:
-            self.generator.module.class_index = int(index)  # the module checks the range
-        self._quiet = True
-        self.class_box.value = int(index)
-        self._quiet = False
+            self.generator.module.class_index = index
+        self.class_index = index
         self._render()
-        self._refresh_strip()
+        self.send({"type": "thumbs-stale"})
 
-    def set_layers(self, k: int, layers: str) -> None:
-        """Restrict direction k to a layer range ("0-1", "2-5", "all") of a style generator (autosaved)."""
-        with self._lock:
-            self.bank.set_layers(k, layers)
-        if self.selected == k and self.direction_layers.value != layers:
-            self._quiet = True
-            self.direction_layers.value = layers
-            self._quiet = False
-        self._render()
-        self._refresh_strip()
-        self._say(f"direction {k} moves layers {layers}")
+    def select(self, k: int) -> None:
+        """The direction being labelled (the gallery's current row)."""
+        self.selected = self.bank._index(int(k))
 
-    def _layers_typed(self, text: str) -> None:
-        try:
-            self.set_layers(self.selected, text or "all")
-        except ValueError:  # show the bank's range again, and the error in the status line
-            self._quiet = True
-            self.direction_layers.value = self.bank.layers[self.selected] or "all"
-            self._quiet = False
-            raise
+    # ------------------------------------------------------------ the bank
+    def _bank_lock(self) -> contextlib.AbstractContextManager:
+        locked = getattr(DirectionBank, "locked", None)
+        return locked(self.bank_path) if (self.bank_path is not None and locked) else contextlib.nullcontext()
 
-    def set_range(self, r: float) -> None:
-        """The same slider range +-r for every direction."""
-        with self._lock:
-            self.bank.shift_range = [float(r)] * len(self.bank)
-        for s in self._sliders:
-            s.min, s.max, s.step = -r, r, r / 50
-
-    def _set_bank(self, bank: DirectionBank) -> None:
+    def _set_bank(self, bank: DirectionBank, shifts: list[float] | None = None) -> None:
         with self._lock:
             bank.to(self.generator.device)
             if self.bank_path is not None:
-                bank.autosave_path = self.bank_path
                 bank.save(self.bank_path)
+                bank.autosave_path = self.bank_path
             self.bank = bank
-            self.shifts = torch.zeros(len(bank), device=self.generator.device)
-        self._build_sliders()
-        self._quiet = True
-        self.direction_box.options = [(f"{i}: {bank.labels[i]}", i) for i in range(len(bank))]
-        for box, default in ((self.pad_x, 0), (self.pad_y, min(1, len(bank) - 1))):
-            box.options = self.direction_box.options
-            box.value = default
-        self._quiet = False
-        self.select(0)
+            self._quiet = True
+            try:
+                self.shifts = shifts if shifts is not None else [0.0] * len(bank)
+            finally:
+                self._quiet = False
+        self.selected = min(self.selected, len(bank) - 1)
+        self.pad = [min(p, len(bank) - 1) for p in self.pad]
+        self._publish_directions()
         self._render()
+        self.send({"type": "thumbs-stale"})
+
+    def _publish_directions(self) -> None:
+        b = self.bank
+        hidden = getattr(b, "hidden", [False] * len(b))
+        rows = []
+        for i in range(len(b)):
+            suggestion = self._suggestions.get(_key(b, i))
+            rows.append({"label": b.labels[i], "starred": b.starred[i], "notes": b.notes[i], "score": b.scores[i],
+                         "source": b.source[i], "layers": b.layers[i] or "all", "range": b.shift_range[i],
+                         "hidden": bool(hidden[i]), "named": self._touched(i),
+                         "suggestion": suggestion[0] if suggestion else None,
+                         "confidence": suggestion[1] if suggestion else None})
+        self.directions = rows
+        if len(self.shifts) != len(b):  # another writer changed K: the slider values start again at 0
+            self.shifts = [0.0] * len(b)
+
+    def _touched(self, i: int) -> bool:
+        """The user named, starred, annotated or hid direction i: no method run may replace it."""
+        b = self.bank
+        hidden = getattr(b, "hidden", None)
+        return bool(b.starred[i] or b.notes[i] or (hidden and hidden[i]) or not AUTO_LABEL.match(b.labels[i]))
 
     def _kept(self) -> list[int]:
-        """Directions the user has touched (named, starred or annotated): they survive a new method run."""
+        return [i for i in range(len(self.bank)) if self._touched(i)]
+
+    def _picked_up(self, messages: Any) -> None:
+        """Show what another writer of the same bank file changed (the bank merged it in)."""
+        messages = list(messages or [])
+        if messages:
+            shown = "; ".join(messages[:3]) + (f" (+{len(messages) - 3} more)" if len(messages) > 3 else "")
+            self._say(f"another writer changed {self.bank_path.name}: {shown}", "warn")
+
+    def refresh(self) -> list[str]:
+        """Pick up edits another Explorer or process saved to ``bank_path``; returns what changed."""
+        if self.bank_path is None or not hasattr(self.bank, "refresh"):
+            return []
+        before = len(self.bank)
+        messages = list(self.bank.refresh() or [])
+        if len(self.bank) != before:
+            self._set_bank(self.bank)
+        else:
+            self._publish_directions()
+        self._picked_up(messages)
+        return messages
+
+    def _edit(self, k: int, action: str, *args: Any) -> None:
+        """A label / star / note / hide / layers edit, saved at once (merged with other writers by the bank)."""
+        k = self.bank._index(int(k))
+        try:
+            getattr(self.bank, action)(k, *args)
+        except ValueError:
+            self._publish_directions()  # the bank may have been refreshed to another writer's version
+            raise
+        self._publish_directions()
+        where = f" · saved to {self.bank_path.name}" if self.bank_path else ""
         b = self.bank
-        return [i for i in range(len(b)) if b.starred[i] or b.notes[i] or not AUTO_LABEL.match(b.labels[i])]
+        self._say(f"direction {k}: {b.labels[k]!r}{' ★' if b.starred[k] else ''}{where}", "ok")
+        self._picked_up(getattr(b, "changes", None))
 
-    def use_bank(self, bank: DirectionBank) -> None:
-        """Show ``bank`` on the sliders, keeping the directions already named, starred or annotated."""
-        bank.check_fits(self.generator)
-        kept = self._kept()
-        self._set_bank(self.bank.select(kept).extend(bank) if kept else bank)
+    def label(self, k: int, name: str) -> None:
+        """Name direction k (autosaved with ``bank_path``)."""
+        self._edit(k, "label", str(name))
 
-    def run_sefa(self, k: int | None = None, layers: str = "all") -> DirectionBank:
-        """SeFa directions on the sliders at once."""
-        bank = sefa(self.generator, layers=layers, k=k)
-        self.use_bank(bank)
-        self._say(f"SeFa: {len(bank)} directions (score = eigenvalue)")
+    def star(self, k: int, starred: bool = True) -> None:
+        self._edit(k, "star", bool(starred))
+
+    def note(self, k: int, text: str) -> None:
+        self._edit(k, "note", str(text))
+
+    def hide(self, k: int, hidden: bool = True) -> None:
+        """Hide direction k from the sliders and the gallery's default view (kept in the bank)."""
+        if not hasattr(self.bank, "hide"):
+            raise Refused("this version of DirectionBank cannot hide directions")
+        self._edit(k, "hide", bool(hidden))
+
+    def set_layers(self, k: int, layers: Any) -> None:
+        """Restrict direction k to a layer range ("0-1", "2-5", "all") of a style generator (autosaved)."""
+        spec = values.layer_range(layers, self.generator.num_layers)
+        self._edit(k, "set_layers", spec)
+        self._render()
+        self.send({"type": "thumbs-stale", "k": self.bank._index(int(k))})
+
+    # ------------------------------------------------------------ suggestions
+    def suggest(self, k: int) -> tuple[str, float]:
+        """Measured suggestion for direction k's name (``describe``), with a confidence."""
+        k = self.bank._index(int(k))
+        key = _key(self.bank, k)
+        if key not in self._suggestions:
+            with self._lock:
+                self._suggestions[key] = suggest_labels(self.generator, self.bank.select([k]), n=12)[0]
+        return self._suggestions[key]
+
+    def accept_suggestion(self, k: int) -> str:
+        """Name direction k as ``describe`` suggests."""
+        label, _ = self.suggest(k)
+        self.label(k, label)
+        return label
+
+    def request_suggestions(self, indices: list[int]) -> None:
+        """Compute suggestions for these directions in the background, a few at a time, and show them."""
+        self._suggest_wanted += [self.bank._index(int(i)) for i in indices]
+        if self._suggest_thread is None or not self._suggest_thread.is_alive():
+            self._suggest_thread = threading.Thread(target=self._suggest_work, daemon=True,
+                                                    name="ganexplorer-suggest")
+            self._suggest_thread.start()
+
+    def _suggest_work(self) -> None:
+        while self._suggest_wanted:
+            bank = self.bank
+            chunk = list(dict.fromkeys(i for i in self._suggest_wanted[:8]
+                                       if i < len(bank) and _key(bank, i) not in self._suggestions))
+            del self._suggest_wanted[:8]
+            if not chunk:
+                continue
+            try:
+                with self._lock:
+                    found = suggest_labels(self.generator, bank.select(chunk), n=8)
+            except Exception as exc:  # noqa: BLE001 - shown, the gallery works without suggestions
+                self._say(f"could not suggest names: {type(exc).__name__}: {exc}", "warn")
+                return
+            for i, s in zip(chunk, found):
+                self._suggestions[_key(bank, i)] = s
+            if self.bank is bank:
+                self._publish_directions()
+
+    # ------------------------------------------------------------ gallery
+    def thumbnail_shifts(self, k: int) -> list[float]:
+        r = self.bank.shift_range[k]
+        return np.linspace(-r, r, THUMB_SHIFTS).round(6).tolist()
+
+    def thumbnails(self, indices: list[int], samples: int = 2) -> np.ndarray:
+        """Traversal thumbnails (K, N, S, H, W, C) of these directions: one batched generator call."""
+        idx = [self.bank._index(int(i)) for i in indices]
+        with self._lock:
+            z = self.z[: min(samples, len(self.z))]
+            shifts = self.thumbnail_shifts(idx[0]) if len({self.bank.shift_range[i] for i in idx}) == 1 else None
+            if shifts is not None:
+                return render_traversals(self.generator, self.bank, z, idx, shifts)
+            return np.stack([render_traversals(self.generator, self.bank, z, [i], self.thumbnail_shifts(i))[0]
+                             for i in idx])
+
+    def request_thumbnails(self, indices: list[int]) -> None:
+        """Send the gallery the thumbnails of these directions (one PNG row image each)."""
+        if not indices:
+            return
+        idx = [self.bank._index(int(i)) for i in indices]
+        frames = self.thumbnails(idx)  # (K, N, S, H, W, C)
+        rows, buffers = [], []
+        cell = 56
+        for row, k in enumerate(idx):
+            n, s = frames.shape[1], frames.shape[2]
+            cells = frames[row].reshape(n * s, *frames.shape[3:])
+            image = fit_cells(grid_tile(cells, columns=s), cell, frames.shape[3], frames.shape[4])
+            buffers.append(png_bytes(image))
+            rows.append({"k": k, "shifts": self.thumbnail_shifts(k), "samples": n, "key": self._row_key(k)})
+        self.send({"type": "thumbs", "rows": rows}, buffers=buffers)
+
+    def _row_key(self, k: int) -> str:
+        b = self.bank
+        return f"{hash(_key(b, k)) & 0xFFFFFFFF:x}-{b.shift_range[k]:g}-{self.seed}-{self.samples}"
+
+    # ------------------------------------------------------------ methods: proposals
+    def _propose(self, method: str, bank: DirectionBank, complete: bool = True, summary: str = "") -> Proposal:
+        proposal = Proposal(self._next_id, method, bank, complete, summary)
+        self._next_id += 1
+        try:
+            with self._lock:
+                top = list(range(min(4, len(bank))))
+                r = max(bank.shift_range[i] for i in top)
+                grid = traversal_grid(self.generator, bank, top, shifts=np.linspace(-r, r, 5).tolist(), samples=1,
+                                      z=self.z[:1])
+            proposal.preview = "data:image/png;base64," + base64.b64encode(png_bytes(fit(grid, 420))).decode()
+        except Exception:  # noqa: BLE001 - a preview is a nicety; the proposal stands without it
+            proposal.preview = ""
+        self._proposals.append(proposal)
+        self._publish_proposals()
+        return proposal
+
+    def _publish_proposals(self) -> None:
+        self.proposals = [p.meta() for p in self._proposals]
+
+    def _proposal(self, proposal: int | None) -> Proposal:
+        if not self._proposals:
+            raise Refused("there is no proposal to apply: run SeFa, PCA or Discover first")
+        if proposal is None:
+            return self._proposals[-1]
+        for p in self._proposals:
+            if p.id == int(proposal):
+                return p
+        raise Refused(f"no proposal {proposal}: the open ones are {[p.id for p in self._proposals]}")
+
+    def _k(self, k: Any, default: int) -> int:
+        d = self.generator.latent_dim
+        return default if k is None else values.whole(k, "K (number of directions)", 1, d)
+
+    def run_sefa(self, k: Any = None, layers: Any = "all", apply: bool = False) -> DirectionBank:
+        """SeFa directions as a proposal (``apply=True`` applies it at once, keeping named directions)."""
+        k = self._k(k, min(10, self.generator.latent_dim))
+        spec = values.layer_range(layers, self.generator.num_layers)
+        bank = sefa(self.generator, layers=spec, k=k)
+        p = self._propose("SeFa", bank, summary=f"{len(bank)} directions, layers {spec}, score = eigenvalue")
+        self._say(f"SeFa: {len(bank)} directions proposed — apply them or keep what you have", "ok")
+        if apply:
+            self.apply(p.id)
         return bank
 
-    def run_pca(self, k: int | None = None, n_samples: int = 20000) -> DirectionBank:
-        """GANSpace-style PCA directions on the sliders."""
-        bank = pca(self.generator, k=k or 10, n_samples=n_samples)
-        self.use_bank(bank)
-        self._say(f"PCA: {len(bank)} directions (score = explained variance)")
+    def run_pca(self, k: Any = None, n_samples: int = 20000, apply: bool = False) -> DirectionBank:
+        """GANSpace-style PCA directions as a proposal."""
+        k = self._k(k, min(10, self.generator.latent_dim))
+        with self._lock:
+            bank = pca(self.generator, k=k, n_samples=n_samples)
+        p = self._propose("PCA", bank, summary=f"{len(bank)} directions, score = explained variance")
+        self._say(f"PCA: {len(bank)} directions proposed — apply them or keep what you have", "ok")
+        if apply:
+            self.apply(p.id)
         return bank
 
-    def discover(self, steps: int = 1000, k: int | None = None, deformator: str = "ortho", block: bool = False,
-                 log_every: int = 25, **options) -> threading.Thread:
-        """Latent discovery training in a background thread (sliders keep working); the progress bar and
-        curve follow it, ``cancel()`` stops it, and the directions go onto the sliders when it ends."""
+    def apply(self, proposal: int | None = None, mode: str = "replace") -> DirectionBank:
+        """Put a proposal on the sliders. ``replace``: the proposal's directions replace the current ones except
+        those you named, starred, annotated or hid; ``add``: appended to all current ones. ``undo()`` reverts."""
+        mode = values.choice(mode, "mode", ("replace", "add"))
+        p = self._proposal(proposal)
+        with self._bank_lock():
+            if self.bank_path is not None and hasattr(self.bank, "refresh"):
+                self._picked_up(self.bank.refresh())
+            before, incoming = self.bank, p.bank.select(range(len(p.bank)))
+            kept = list(range(len(before))) if mode == "add" else self._kept()
+            new = before.select(kept).extend(incoming) if kept else incoming
+            self._undo.append((before, f"{p.method} #{p.id} applied"))
+            self._set_bank(new)
+        self._proposals.remove(p)
+        self._publish_proposals()
+        self._publish_undo()
+        kept_note = f", kept {len(kept)} of yours" if kept and mode == "replace" else ""
+        self._say(f"applied {p.method} #{p.id}: {len(incoming)} directions{kept_note} (undo reverts)", "ok")
+        return new
+
+    def discard(self, proposal: int | None = None) -> None:
+        p = self._proposal(proposal)
+        self._proposals.remove(p)
+        self._publish_proposals()
+        self._say(f"discarded {p.method} #{p.id}; the sliders are unchanged")
+
+    def undo(self) -> DirectionBank:
+        """Restore the directions before the last applied change. Directions you named after that change are
+        carried over, never dropped."""
+        if not self._undo:
+            raise Refused("nothing to undo")
+        restored, what = self._undo.pop()
+        with self._bank_lock():
+            current = self.bank
+            known = {_key(restored, i) for i in range(len(restored))}
+            carried = [i for i in self._kept() if _key(current, i) not in known]
+            new = restored.select(range(len(restored)))
+            if carried:
+                new = new.extend(current.select(carried))
+            self._set_bank(new)
+        self._publish_undo()
+        extra = f"; kept {len(carried)} direction(s) you named since" if carried else ""
+        self._say(f"undone: {what}{extra}", "ok")
+        return new
+
+    def _publish_undo(self) -> None:
+        self.undo_steps = [what for _, what in self._undo]
+
+    # ------------------------------------------------------------ discovery
+    def discover(self, steps: Any = 1000, k: Any = None, deformator: str = "ortho", block: bool = False,
+                 log_every: int = 25, keep_checkpoint: bool = False, **options: Any) -> threading.Thread:
+        """Latent discovery training in a background thread (sliders keep working); progress follows it, and
+        its directions arrive as a proposal when it ends (marked incomplete if cancelled). The checkpoint lives
+        in ``checkpoint_dir()`` while it trains and is removed at the end unless ``keep_checkpoint``."""
         if self._thread is not None and self._thread.is_alive():
-            raise RuntimeError("a discovery run is already going: cancel it first")
-        trainer = DiscoveryTrainer(self.generator, k=k, deformator=deformator, **options)
-        self._cancel = threading.Event()
-        self.progress.max, self.progress.value = steps, 0
-        self._training.layout.display = "flex"
-        checkpoint = None if self.bank_path is None else self.bank_path.with_name(self.bank_path.name + ".ckpt")
-        if checkpoint is not None and checkpoint.exists():
-            checkpoint.unlink()  # a new run, not a resume
+            raise Refused("a discovery run is already going: cancel it first")
+        steps = values.whole(steps, "steps", 1, values.MAX_STEPS)
+        k = self._k(k, self.generator.latent_dim)
+        deformator = values.choice(deformator, "directions (deformator)", tuple(DEFORMATORS))
+        self._cancel = cancel = threading.Event()
+        run: dict[str, Any] = {"state": "starting", "method": "Discover", "step": 0, "total": steps, "k": k,
+                               "deformator": deformator, "history": [], "chance": 1 / k, "started": time.time()}
+        self.run = dict(run)
+        self._say(f"discovery starting: {steps} steps, K={k}, {deformator} directions", "info")
+        ckpt = checkpoint_dir() / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', self.generator.name)}-{os.getpid()}-" \
+                                  f"{int(time.time() * 1000)}.ckpt"
 
         def progress(step: int, metrics: dict[str, float]) -> None:
-            self.progress.value = step
-            self.curve.value = curve_png(trainer.history)
-            self._say(f"discovery step {step}/{steps}: accuracy {metrics['accuracy']:.3f}, "
-                      f"shift error {metrics['shift_error']:.3f}")
+            run["history"] = run["history"] + [[step, round(metrics["accuracy"], 4),
+                                                round(metrics["shift_error"], 4)]]
+            run.update(state="running", step=step, accuracy=metrics["accuracy"],
+                       shift_error=metrics["shift_error"])
+            self.run = dict(run)
 
         def work() -> None:
             try:
-                bank = trainer.run(steps, callback=progress, cancel=self._cancel, log_every=log_every,
-                                   checkpoint=checkpoint)
-                self.use_bank(bank)
-                state = "finished" if bank.info["complete"] else "cancelled"
-                self._say(f"discovery {state} after {bank.info['steps']} steps: {len(bank)} directions on the "
-                          "sliders (score = reconstructor accuracy per direction)")
+                ckpt.parent.mkdir(parents=True, exist_ok=True)
+                trainer = DiscoveryTrainer(self.generator, k=k, deformator=deformator, **options)
+                run["state"] = "running"
+                self.run = dict(run)
+                bank = trainer.run(steps, callback=progress, cancel=cancel, log_every=log_every, checkpoint=ckpt)
+                done = bank.info.get("steps", steps)
+                complete = bool(bank.info.get("complete", True))
+                summary = (f"{len(bank)} {deformator} directions after {done} of {steps} steps, score = "
+                           "reconstructor accuracy per direction")
+                p = self._propose("Discover", bank, complete, summary if complete else "INCOMPLETE: " + summary)
+                run.update(state="done" if complete else "cancelled", step=done, proposal=p.id,
+                           ended=time.time())
+                self.run = dict(run)
+                word = "finished" if complete else f"cancelled at step {done}"
+                self._say(f"discovery {word}: its {len(bank)} directions are proposal #{p.id}"
+                          f"{'' if complete else ' (marked incomplete)'}; the sliders are unchanged", "ok")
             except Exception as exc:  # noqa: BLE001 - shown to the user
-                self._say(f"<b style='color:#b00'>discovery failed:</b> {type(exc).__name__}: {exc}")
+                run.update(state="failed", message=f"{type(exc).__name__}: {exc}", ended=time.time())
+                self.run = dict(run)
+                self._say(f"discovery failed: {type(exc).__name__}: {exc}", "error")
+            finally:
+                if keep_checkpoint and ckpt.exists():
+                    self._say(f"{self.status['text']} · checkpoint kept at {ckpt}", self.status["kind"])
+                else:
+                    ckpt.unlink(missing_ok=True)
 
-        self._say(f"discovery started: {steps} steps, K={trainer.k}, deformator {deformator}")
         self._thread = threading.Thread(target=work, daemon=True, name="ganexplorer-discovery")
         self._thread.start()
         if block:
@@ -432,115 +670,90 @@ class Explorer(w.VBox):
         return self._thread
 
     def cancel(self) -> None:
-        """Stop a running discovery; its directions so far go onto the sliders."""
-        if self._cancel is not None:
-            self._cancel.set()
+        """Stop a running discovery: the sliders stay as they are, the directions so far become a proposal
+        marked incomplete."""
+        if self._thread is None or not self._thread.is_alive():
+            raise Refused("no discovery run is going")
+        self._cancel.set()
+        self.run = {**self.run, "state": "cancelling"}
+        self._say("cancelling discovery: its directions so far will be a proposal marked incomplete")
 
-    # -------------------------------------------------------------- labeling
-    @property
-    def selected(self) -> int:
-        return self.direction_box.value if self.direction_box.value is not None else 0
+    # ------------------------------------------------------------ export
+    def set_export_name(self, name: str) -> None:
+        name = str(name).strip()
+        if not name or any(ch in name for ch in "\0"):
+            raise Refused(f"export file name {name!r} is empty or invalid")
+        self.export_name = name
 
-    def select(self, k: int) -> None:
-        """Make direction k the one being labelled; shows its name, star, notes and traversal strip."""
-        k = k % len(self.bank)
-        self._quiet = True
-        self.direction_box.value = k
-        self.name_box.value = self.bank.labels[k]
-        self.star_box.value = self.bank.starred[k]
-        self.star_box.description = "★ starred" if self.bank.starred[k] else "☆ star"
-        self.notes_box.value = self.bank.notes[k]
-        self.direction_layers.value = self.bank.layers[k] or "all"
-        self.suggestion.description = "suggest a name"
-        self._quiet = False
-        self._refresh_strip()
+    def _export_path(self, path: str | Path | None, suffix: str) -> Path:
+        p = Path(path if path is not None else self.export_name + suffix).expanduser()
+        if path is None and p.suffix != suffix:
+            p = p.with_name(p.name + suffix)
+        p = p.resolve()
+        if not p.parent.exists():
+            raise Refused(f"cannot save {p}: the folder {p.parent} does not exist")
+        return p
 
-    def _refresh_strip(self) -> None:
-        k = self.selected
-        r = self.bank.shift_range[k]
-        shifts = np.linspace(-r, r, 7).tolist()
-        z = self.z[: min(3, len(self.z))]
-        frames = render_traversals(self.generator, self.bank, z, [k], shifts)[0]  # (N, S, H, W, C)
-        image = enlarged(np.concatenate([tile(sample) for sample in frames], axis=0), 64 * len(frames))
-        self.strip.layout.width, self.strip.layout.height = f"{image.width}px", f"{image.height}px"
-        self.strip.value = _png(image)
+    def _exported(self, kind: str, path: Path, mime: str) -> Path:
+        size = path.stat().st_size
+        entry = {"kind": kind, "path": str(path), "name": path.name, "bytes": size, "mime": mime,
+                 "t": time.time()}
+        self.exports = ([entry] + [e for e in self.exports if e["path"] != str(path)])[:8]
+        if size <= EXPORT_INLINE_BYTES:
+            self.send({"type": "file", **entry}, buffers=[path.read_bytes()])
+        self._say(f"saved {kind}: {path}", "ok")
+        return path
 
-    def _after_edit(self, k: int) -> None:
-        selected = self.selected
-        self._quiet = True
-        options = [(f"{i}: {self.bank.labels[i]}", i) for i in range(len(self.bank))]
-        for box in (self.direction_box, self.pad_x, self.pad_y):
-            value = box.value
-            box.options = options
-            box.value = value
-        self.direction_box.value = selected
-        self._quiet = False
-        if k < len(self._sliders):
-            self._sliders[k].description = self.bank.labels[k][:18]
-        where = f" (saved to {self.bank_path})" if self.bank_path else ""
-        self._say(f"direction {k}: {self.bank.labels[k]!r}{' ★' if self.bank.starred[k] else ''}{where}")
+    def _chosen(self, directions: list[int] | None) -> list[int]:
+        if directions is not None:
+            return [self.bank._index(int(i)) for i in directions]
+        hidden = getattr(self.bank, "hidden", [False] * len(self.bank))
+        starred = [i for i in range(len(self.bank)) if self.bank.starred[i]]
+        return starred or [i for i in range(len(self.bank)) if not hidden[i]][:8] or [0]
 
-    def label(self, k: int, name: str) -> None:
-        """Name direction k (autosaved with ``bank_path``)."""
-        self.bank.label(k, name)
-        if self.selected == k and self.name_box.value != name:
-            self._quiet = True
-            self.name_box.value = name
-            self._quiet = False
-        self._after_edit(k)
+    def export_grid(self, path: str | Path | None = None, directions: list[int] | None = None) -> Path:
+        """Traversal grid PNG of ``directions`` (default: the starred ones, else the first 8 shown)."""
+        path = self._export_path(path, ".png")
+        with self._lock:
+            traversal_grid(self.generator, self.bank, self._chosen(directions), z=self.z[:3]).save(path)
+        return self._exported("grid PNG", path, "image/png")
 
-    def star(self, k: int, starred: bool = True) -> None:
-        self.bank.star(k, starred)
-        if self.selected == k:
-            self._quiet = True
-            self.star_box.value = starred
-            self.star_box.description = "★ starred" if starred else "☆ star"
-            self._quiet = False
-        self._after_edit(k)
+    def _video(self, k: int | None, frames: int, size: int) -> list:
+        k = self.selected if k is None else self.bank._index(int(k))
+        with self._lock:
+            return traversal_video(self.generator, self.bank, self.z, k, frames, size)
 
-    def note(self, k: int, text: str) -> None:
-        self.bank.note(k, text)
-        if self.selected == k:
-            self._quiet = True
-            self.notes_box.value = text
-            self._quiet = False
-        self._after_edit(k)
+    def export_gif(self, k: int | None = None, path: str | Path | None = None, frames: int = 24,
+                   size: int = 256) -> Path:
+        """Animated GIF of direction k (default: the selected one): -range -> +range -> back, samples together."""
+        path = self._export_path(path, ".gif")
+        save_gif(self._video(k, frames, size), path)
+        return self._exported("GIF", path, "image/gif")
 
-    def suggest(self, k: int) -> tuple[str, float]:
-        """Measured suggestion for direction k's name, with a confidence."""
-        return suggest_labels(self.generator, self.bank.select([k]), n=12)[0]
+    def export_mp4(self, k: int | None = None, path: str | Path | None = None, frames: int = 48,
+                   size: int = 256) -> Path:
+        """H.264 MP4 of direction k's sweep (ffmpeg from the imageio-ffmpeg wheel)."""
+        path = self._export_path(path, ".mp4")
+        save_mp4(self._video(k, frames, size), path)
+        return self._exported("MP4", path, "video/mp4")
 
-    def _suggest_or_accept(self) -> None:
-        text = self.suggestion.description
-        if text.startswith("use: "):
-            self.label(self.selected, text[5:].rsplit(" (", 1)[0])
-            self.suggestion.description = "suggest a name"
-            return
-        label, confidence = self.suggest(self.selected)
-        self.suggestion.description = f"use: {label} ({confidence:.0%})"
-
-    # ---------------------------------------------------------------- export
-    def export_grid(self, path: str | Path, directions: list[int] | None = None) -> Path:
-        """Traversal grid PNG of ``directions`` (default: the starred ones, else the first 8)."""
-        if directions is None:
-            directions = [i for i in range(len(self.bank)) if self.bank.starred[i]] or None
-        traversal_grid(self.generator, self.bank, directions, z=self.z[:3]).save(path)
-        self._say(f"saved {path}")
-        return Path(path)
-
-    def export_gif(self, k: int, path: str | Path, frames: int = 24, size: int = 256) -> Path:
-        """Animated GIF of direction k: -range -> +range -> -range, the current samples side by side."""
-        r = self.bank.shift_range[k]
-        up = np.linspace(-r, r, frames // 2 + 1)
-        shifts = np.concatenate([up[:-1], up[::-1][:-1]]).tolist()  # a loop with no repeated frame
-        video = render_traversals(self.generator, self.bank, self.z, [k], shifts)[0]  # (N, S, H, W, C)
-        images = [enlarged(tile(video[:, j]), size) for j in range(len(shifts))]
-        images[0].save(path, save_all=True, append_images=images[1:], duration=80, loop=0)
-        self._say(f"saved {path}")
-        return Path(path)
-
-    def export_bank(self, path: str | Path) -> Path:
+    def export_bank(self, path: str | Path | None = None) -> Path:
         """Save the bank (labels, stars, notes included) somewhere else too."""
-        saved = self.bank.save(path)
-        self._say(f"saved {saved}")
-        return saved
+        path = self._export_path(path, ".gxb")
+        self.bank.save(path)
+        return self._exported("bank", path, "application/octet-stream")
+
+
+def fit_cells(image: np.ndarray, cell: int, h: int, w: int) -> np.ndarray:
+    """Scale a thumbnail sheet so each cell is about ``cell`` px: crisp zoom for small images, smooth shrink for
+    large ones (a 1024 px generator's thumbnails stay a few kB)."""
+    from PIL import Image
+
+    img = Image.fromarray(image)
+    side = max(h, w)
+    if side >= cell:
+        factor = cell / side
+        return np.asarray(img.resize((max(1, round(img.width * factor)), max(1, round(img.height * factor))),
+                                     Image.LANCZOS))
+    zoom = max(1, cell // side)
+    return np.asarray(img.resize((img.width * zoom, img.height * zoom), Image.NEAREST))

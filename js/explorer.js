@@ -1,0 +1,743 @@
+// ganexplorer Explorer front-end: an anywidget ESM module, no build step, no framework.
+// Python owns the state (traits); this view owns layout and keyboard. Frames arrive as binary messages with a
+// sequence number and a frame older than the newest one drawn is dropped. Slider moves go back as the `shifts`
+// trait at most once per animation frame; ipywidgets keeps one update in flight, so a fast drag coalesces.
+
+function h(tag, props = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(props)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === "class") el.className = v;
+    else if (k === "style") el.style.cssText = v;
+    else if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else if (k === "value") el.value = v;
+    else el.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat()) if (c !== null && c !== undefined && c !== false) el.append(c);
+  return el;
+}
+
+function bytesOf(value) {
+  if (!value) return null;
+  if (value instanceof DataView) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+  if (value instanceof ArrayBuffer) return new Uint8Array(value);
+  if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+  return null;
+}
+
+function fmt(x, digits = 3) {
+  if (x === null || x === undefined) return "";
+  return Number(x).toPrecision(digits).replace(/\.?0+$/, "").replace(/\.?0+e/, "e");
+}
+
+const TAB_NAMES = [["explore", "Explore"], ["find", "Find directions"], ["label", "Label"], ["export", "Export"]];
+const DEFORMATOR_NAMES = {
+  ortho: "orthonormal (learned)", "unit-norm": "unit length (learned)", linear: "free (learned)",
+  random: "random (fixed baseline)", coordinate: "latent axes (fixed baseline)",
+};
+
+function render({ model, el }) {
+  const info = model.get("generator_info");
+  const root = h("div", {
+    class: "gx-root", tabindex: "-1", "data-lm-suppress-shortcuts": "true", "data-p-suppress-shortcuts": "true",
+  });
+  el.classList.add("gx-explorer");
+  el.appendChild(root);
+  // Keys typed inside the widget belong to the widget, not to the notebook (Lumino honours the attribute above;
+  // this stops the rest of the page's handlers from seeing them too).
+  root.addEventListener("keydown", (e) => e.stopPropagation());
+
+  // ---------------------------------------------------------------- commands to Python
+  let nextId = 0;
+  const pending = new Map();
+  function cmd(name, args = {}, onError = null) {
+    const id = ++nextId;
+    pending.set(id, onError);
+    model.send({ type: "cmd", id, name, args });
+    return id;
+  }
+
+  // ---------------------------------------------------------------- the image
+  const canvas = h("canvas", { class: "gx-live-canvas", "aria-label": "generated image" });
+  const ctx = canvas.getContext("2d");
+  const caption = h("div", { class: "gx-caption" });
+  const wrap = h("div", { class: "gx-canvas-wrap" }, canvas);
+  const view = h("div", { class: "gx-view" }, wrap, caption);
+  const resizer = new ResizeObserver(() => layout());
+  resizer.observe(wrap);
+  let newest = -1;
+
+  // Samples arrive as a grid of tiles; the view lays them out again in the number of columns that makes each
+  // sample largest in the space it has (2 samples: side by side in a wide cell, stacked in a tall one).
+  let last = null; // {bitmap, tiles}
+  function bestColumns(n, tw, th, gap, width, maxHeight) {
+    let best = [1, 0];
+    for (let c = 1; c <= n; c++) {
+      const rows = Math.ceil(n / c);
+      const s = Math.min((width - (c - 1) * gap) / (c * tw), (maxHeight - (rows - 1) * gap) / (rows * th));
+      if (s > best[1] + 1e-9) best = [c, s];
+    }
+    return best;
+  }
+  function layout() {
+    if (!last) return;
+    const { bitmap, tiles } = last;
+    const { n, tw, th, gap, cols: srcCols } = tiles;
+    const width = Math.max(120, wrap.clientWidth);
+    const maxHeight = Math.max(200, Math.min(window.innerHeight * 0.72, 720));
+    const [c, scale] = bestColumns(n, tw, th, gap, width, maxHeight);
+    const rows = Math.ceil(n / c);
+    const w = c * tw + (c - 1) * gap;
+    const hgt = rows * th + (rows - 1) * gap;
+    if (canvas.width !== w || canvas.height !== hgt) { canvas.width = w; canvas.height = hgt; }
+    ctx.imageSmoothingEnabled = false;
+    ctx.clearRect(0, 0, w, hgt);
+    for (let i = 0; i < n; i++) {
+      const sx = (i % srcCols) * (tw + gap);
+      const sy = Math.floor(i / srcCols) * (th + gap);
+      ctx.drawImage(bitmap, sx, sy, tw, th, (i % c) * (tw + gap), Math.floor(i / c) * (th + gap), tw, th);
+    }
+    canvas.style.width = `${Math.floor(w * scale)}px`;
+    canvas.style.height = `${Math.floor(hgt * scale)}px`;
+    // Small generators are shown enlarged with crisp pixels; large ones are scaled smoothly.
+    canvas.classList.toggle("gx-pixelated", scale >= 1.5);
+  }
+  function drawBitmap(bitmap, tiles) {
+    if (last && last.bitmap !== bitmap && last.bitmap.close) last.bitmap.close();
+    last = { bitmap, tiles };
+    layout();
+  }
+  function tilesFor(n) {
+    const tw = info.width, th = info.height;
+    return { n, tw, th, gap: Math.max(1, Math.floor(tw / 16)), cols: n <= 3 ? n : Math.ceil(Math.sqrt(n)) };
+  }
+
+  async function decodeFrame(msg, buffer) {
+    const bytes = bytesOf(buffer);
+    if (msg.format === "raw") {
+      const rgba = new Uint8ClampedArray(msg.width * msg.height * 4);
+      for (let i = 0, j = 0; i < msg.width * msg.height; i++, j += 3) {
+        rgba[i * 4] = bytes[j]; rgba[i * 4 + 1] = bytes[j + 1]; rgba[i * 4 + 2] = bytes[j + 2]; rgba[i * 4 + 3] = 255;
+      }
+      return createImageBitmap(new ImageData(rgba, msg.width, msg.height));
+    }
+    return createImageBitmap(new Blob([bytes], { type: `image/${msg.format}` }));
+  }
+
+  async function drawSnapshot() { // the saved last frame: first paint, and notebooks opened without a kernel
+    const bytes = bytesOf(model.get("snapshot"));
+    if (!bytes || !bytes.length || newest >= 0) return;
+    const bitmap = await createImageBitmap(new Blob([bytes], { type: "image/png" }));
+    if (newest >= 0) return;
+    drawBitmap(bitmap, tilesFor(model.get("samples")));
+    canvas.dataset.seq = "0";
+  }
+
+  function updateCaption() {
+    const n = model.get("samples");
+    caption.replaceChildren(
+      h("span", {}, `${info.name} · ${info.width}×${info.height}`),
+      h("span", {}, `seed ${model.get("seed")}`),
+      h("span", {}, `${n} sample${n === 1 ? "" : "s"}`),
+    );
+  }
+
+  // ---------------------------------------------------------------- the panel and its tabs
+  const sections = {};
+  const tabButtons = {};
+  const tabs = h("div", { class: "gx-tabs", role: "tablist" });
+  const panel = h("div", { class: "gx-panel" }, tabs);
+  let currentTab = "explore";
+  for (const [key, name] of TAB_NAMES) {
+    tabButtons[key] = h("button", {
+      class: `gx-tab gx-tab-${key}`, role: "tab", "aria-selected": String(key === currentTab), title: name,
+      onclick: () => showTab(key),
+    }, name);
+    tabs.append(tabButtons[key]);
+    sections[key] = h("div", { class: `gx-section gx-section-${key}`, role: "tabpanel", "aria-label": name });
+    if (key !== currentTab) sections[key].hidden = true;
+    panel.append(sections[key]);
+  }
+  function showTab(key) {
+    currentTab = key;
+    for (const [k] of TAB_NAMES) {
+      sections[k].hidden = k !== key;
+      tabButtons[k].setAttribute("aria-selected", String(k === key));
+    }
+    if (key === "label") { renderGallery(); requestVisible(); }
+  }
+
+  const status = h("div", { class: "gx-status", role: "status", "aria-live": "polite" });
+  root.append(h("div", { class: "gx-main" }, view, panel), status);
+
+  function updateStatus() {
+    const s = model.get("status") || {};
+    status.className = `gx-status gx-${s.kind || "info"}`;
+    status.textContent = s.text || "";
+  }
+
+  // A typed value: sent on Enter or when the field loses focus; a refused one goes back to the value in use.
+  function typed(input, command, argName, trait) {
+    const send = () => {
+      if (input.value === String(model.get(trait))) return;
+      cmd(command, { [argName]: input.value }, () => { input.value = String(model.get(trait)); });
+    };
+    input.addEventListener("change", send);
+    input.addEventListener("keydown", (e) => { if (e.key === "Enter") send(); });
+    return input;
+  }
+  function field(label, input, title) {
+    return h("label", { class: "gx-field", title }, h("span", {}, label), input);
+  }
+
+  // ---------------------------------------------------------------- Explore: latents, sliders, pad
+  const seedInput = typed(h("input", { class: "gx-num gx-seed", "aria-label": "seed", value: String(model.get("seed")) }),
+    "set_seed", "seed", "seed");
+  const samplesInput = typed(h("input", { class: "gx-num gx-samples", "aria-label": "samples",
+    value: String(model.get("samples")) }), "set_samples", "samples", "samples");
+  const rangeInput = typed(h("input", { class: "gx-num gx-range", "aria-label": "slider range",
+    value: String(model.get("shift_range")) }), "set_range", "r", "shift_range");
+  const latentRow = h("div", { class: "gx-row-controls" },
+    field("seed", seedInput, "Which latent samples are shown (0 to 2147483647)"),
+    h("button", { class: "gx-btn gx-resample", title: "Draw new latents with a random seed", "aria-label": "new seed",
+      onclick: () => cmd("resample") }, "new seed"),
+    field("samples", samplesInput, `How many samples the image shows as a grid (1 to ${info.max_samples})`),
+    field("range ±", rangeInput, "Slider range for every direction, in latent units (above 0, at most 100)"),
+    h("button", { class: "gx-btn gx-reset", title: "Put every slider back to 0", onclick: () => cmd("reset") }, "reset"));
+  const familyRow = h("div", { class: "gx-row-controls" });
+  let truncInput = null;
+  let classInput = null;
+  if (info.truncation) {
+    truncInput = typed(h("input", { class: "gx-num gx-truncation", "aria-label": "truncation",
+      value: String(model.get("truncation")) }), "set_truncation", "psi", "truncation");
+    familyRow.append(field("truncation ψ", truncInput, "Lower is more typical, less varied (1 = none)"));
+  }
+  if (info.classes) {
+    classInput = typed(h("input", { class: "gx-num gx-class", "aria-label": "class",
+      value: String(model.get("class_index")) }), "set_class", "index", "class_index");
+    familyRow.append(field("class", classInput, `Class index, 0 to ${info.classes - 1}`));
+  }
+  const sliderBox = h("div", { class: "gx-sliders", "aria-label": "direction sliders" });
+  const moreBox = h("div", { class: "gx-more" });
+  const padDot = h("div", { class: "gx-pad-dot", style: "left:50%;top:50%" });
+  const pad = h("div", { class: "gx-pad", title: "Drag to move along two directions at once", "aria-label": "2-D pad" }, padDot);
+  const padX = h("select", { class: "gx-pad-x", "aria-label": "pad direction across" });
+  const padY = h("select", { class: "gx-pad-y", "aria-label": "pad direction up" });
+  padX.addEventListener("change", () => cmd("set_pad", { x: Number(padX.value), y: Number(padY.value) }));
+  padY.addEventListener("change", () => cmd("set_pad", { x: Number(padX.value), y: Number(padY.value) }));
+  sections.explore.append(
+    latentRow, info.truncation || info.classes ? familyRow : "",
+    h("div", { class: "gx-h" }, "Directions"), sliderBox, moreBox,
+    h("div", { class: "gx-h" }, "2-D pad"),
+    h("div", { class: "gx-pad-row" }, pad, h("div", { class: "gx-pad-axes" },
+      field("→", padX, "Direction moved across"), field("↑", padY, "Direction moved up"))));
+
+  let showAll = false;
+  let shifts = model.get("shifts").slice();
+  let sendQueued = false;
+  const sliderInputs = new Map();
+  let dragging = -1;
+
+  function queueShifts() {
+    if (sendQueued) return;
+    sendQueued = true;
+    requestAnimationFrame(() => {
+      sendQueued = false;
+      model.set("shifts", shifts.slice());
+      model.save_changes();
+    });
+  }
+
+  function visibleDirections() {
+    const dirs = model.get("directions");
+    return dirs.map((d, k) => [k, d]).filter(([, d]) => !d.hidden);
+  }
+
+  function renderSliders() {
+    const dirs = model.get("directions");
+    shifts = model.get("shifts").slice();
+    const visible = visibleDirections();
+    const limit = showAll ? visible.length : Math.min(visible.length, model.get("max_sliders"));
+    sliderInputs.clear();
+    const rows = visible.slice(0, limit).map(([k, d]) => {
+      const r = d.range;
+      const input = h("input", { type: "range", min: String(-r), max: String(r), step: String(r / 50),
+        value: String(shifts[k] || 0), "aria-label": `shift along direction ${k}: ${d.label}`,
+        title: `${d.label}: drag, or focus and use the arrow keys` });
+      const readout = h("span", { class: "gx-readout" }, (shifts[k] || 0).toFixed(2));
+      input.addEventListener("input", () => {
+        shifts[k] = Number(input.value);
+        readout.textContent = shifts[k].toFixed(2);
+        queueShifts();
+      });
+      input.addEventListener("pointerdown", () => { dragging = k; });
+      input.addEventListener("pointerup", () => { dragging = -1; });
+      input.addEventListener("focus", () => { dragging = k; });
+      input.addEventListener("blur", () => { dragging = -1; });
+      sliderInputs.set(k, [input, readout]);
+      const name = h("span", { class: `gx-slider-name${d.named ? " gx-named" : ""}`, title: `#${k} ${d.label} — open in the gallery`,
+        onclick: () => { cmd("select", { k }); showTab("label"); } }, `${d.starred ? "★ " : ""}${d.label}`);
+      const score = h("span", { class: "gx-score", title: "score: eigenvalue (SeFa), explained variance (PCA) or reconstructor accuracy (Discover)" },
+        d.score === null || d.score === undefined ? "" : fmt(d.score));
+      return h("div", { class: `gx-slider gx-slider-${k}` }, name, input, readout, score);
+    });
+    sliderBox.replaceChildren(...rows);
+    const total = dirs.length;
+    const hidden = total - visible.length;
+    moreBox.replaceChildren();
+    if (limit < visible.length || showAll || hidden) {
+      moreBox.append(h("span", { class: "gx-showing" },
+        `showing ${limit} of ${visible.length} directions${hidden ? ` (${hidden} hidden)` : ""}`));
+      if (visible.length > model.get("max_sliders")) {
+        moreBox.append(h("button", { class: "gx-linkish gx-show-all", onclick: () => { showAll = !showAll; renderSliders(); } },
+          showAll ? `show first ${model.get("max_sliders")}` : `show all ${visible.length}`));
+      }
+    }
+    const options = dirs.map((d, k) => h("option", { value: String(k) }, `${k}: ${d.label}`));
+    const [px, py] = model.get("pad");
+    padX.replaceChildren(...options.map((o) => o.cloneNode(true)));
+    padY.replaceChildren(...options);
+    padX.value = String(px);
+    padY.value = String(py);
+  }
+
+  function updateSliderValues() {
+    shifts = model.get("shifts").slice();
+    for (const [k, [input, readout]] of sliderInputs) {
+      if (k === dragging && document.activeElement === input) continue;
+      input.value = String(shifts[k] || 0);
+      readout.textContent = (shifts[k] || 0).toFixed(2);
+    }
+    const [px, py] = model.get("pad");
+    const dirs = model.get("directions");
+    if (dirs[px] && dirs[py]) {
+      const u = (shifts[px] || 0) / dirs[px].range;
+      const v = (shifts[py] || 0) / dirs[py].range;
+      padDot.style.left = `${((Math.max(-1, Math.min(1, u)) + 1) / 2) * 100}%`;
+      padDot.style.top = `${((1 - Math.max(-1, Math.min(1, v))) / 2) * 100}%`;
+    }
+  }
+
+  function padMove(e) {
+    const box = pad.getBoundingClientRect();
+    const u = Math.max(-1, Math.min(1, ((e.clientX - box.left) / box.width) * 2 - 1));
+    const v = Math.max(-1, Math.min(1, 1 - ((e.clientY - box.top) / box.height) * 2));
+    const [px, py] = model.get("pad");
+    const dirs = model.get("directions");
+    shifts[px] = u * dirs[px].range;
+    shifts[py] = v * dirs[py].range;
+    padDot.style.left = `${((u + 1) / 2) * 100}%`;
+    padDot.style.top = `${((1 - v) / 2) * 100}%`;
+    for (const k of [px, py]) {
+      const pair = sliderInputs.get(k);
+      if (pair) { pair[0].value = String(shifts[k]); pair[1].textContent = shifts[k].toFixed(2); }
+    }
+    queueShifts();
+  }
+  pad.addEventListener("pointerdown", (e) => { pad.setPointerCapture(e.pointerId); padMove(e); });
+  pad.addEventListener("pointermove", (e) => { if (pad.hasPointerCapture(e.pointerId)) padMove(e); });
+  pad.addEventListener("pointerup", (e) => pad.releasePointerCapture(e.pointerId));
+
+  // ---------------------------------------------------------------- Find directions: methods, progress, proposals
+  const kInput = h("input", { class: "gx-num gx-k", "aria-label": "number of directions K", value: String(Math.min(10, info.latent_dim)) });
+  const presetsId = `gx-layer-presets-${Math.random().toString(36).slice(2)}`;
+  const layersInput = h("input", { class: "gx-num gx-layers", "aria-label": "SeFa layer range", value: "all",
+    list: presetsId });
+  const presets = h("datalist", { id: presetsId }, ...info.layer_presets.map((p) => h("option", { value: p })));
+  const stepsInput = h("input", { class: "gx-num gx-steps", "aria-label": "training steps", value: "1000" });
+  const deformatorSelect = h("select", { class: "gx-deformator", "aria-label": "direction constraint" },
+    ...info.deformators.map((d) => h("option", { value: d }, DEFORMATOR_NAMES[d] || d)));
+  const kept = (v) => (v === "" ? null : v);
+  const runSefa = h("button", { class: "gx-btn gx-primary gx-sefa", title: "Closed form, instant: top eigenvectors of WᵀW of the first layer's weights",
+    onclick: () => cmd("run_sefa", { k: kept(kInput.value), layers: layersInput.value || "all" }) }, "Run SeFa");
+  const runPca = h("button", { class: "gx-btn gx-primary gx-pca", title: "GANSpace: principal components of early activations, a few seconds",
+    onclick: () => cmd("run_pca", { k: kept(kInput.value) }) }, "Run PCA");
+  const runDiscover = h("button", { class: "gx-btn gx-primary gx-discover", title: "Train directions A and a reconstructor R (Voynov & Babenko); runs in the background",
+    onclick: () => { setRunText("starting…", ""); cmd("discover", { steps: stepsInput.value, k: kept(kInput.value), deformator: deformatorSelect.value }); } }, "Start training");
+  const cancelBtn = h("button", { class: "gx-btn gx-danger gx-cancel", title: "Stop training; its directions so far become a proposal marked incomplete",
+    onclick: () => cmd("cancel") }, "Cancel");
+  const progressBar = h("progress", { max: "1", value: "0", "aria-label": "training progress" });
+  const runText = h("div", { class: "gx-run-text" });
+  const curve = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  curve.setAttribute("class", "gx-curve");
+  curve.setAttribute("viewBox", "0 0 300 90");
+  curve.setAttribute("preserveAspectRatio", "none");
+  const progressBox = h("div", { class: "gx-progress", hidden: true }, progressBar, runText, curve);
+  const hint = h("div", { class: "gx-hint", hidden: true });
+  const proposalsBox = h("div", { class: "gx-proposals" });
+  const undoBtn = h("button", { class: "gx-btn gx-undo", onclick: () => cmd("undo") }, "Undo last apply");
+  const hasLayers = info.layer_presets.length > 1;
+  sections.find.append(
+    h("div", { class: "gx-row-controls" }, field("K", kInput, `How many directions to find (1 to ${info.latent_dim})`),
+      hasLayers ? field("layers", layersInput, "SeFa on these layers' style weights; its directions move only them (all, 0-1, 2-5, …)") : "",
+      presets),
+    h("div", { class: "gx-method" }, h("div", { class: "gx-method-title" }, "SeFa ", h("small", {}, "closed form, milliseconds")), h("div", { class: "gx-row-controls" }, runSefa)),
+    h("div", { class: "gx-method" }, h("div", { class: "gx-method-title" }, "PCA ", h("small", {}, "GANSpace, seconds")), h("div", { class: "gx-row-controls" }, runPca)),
+    h("div", { class: "gx-method" }, h("div", { class: "gx-method-title" }, "Discover ", h("small", {}, "latent discovery training, minutes")),
+      h("div", { class: "gx-row-controls" }, field("steps", stepsInput, `Training steps (1 to ${info.max_steps}); 1000 is a short run, the paper uses 100000`),
+        field("directions", deformatorSelect, "How the direction matrix A is constrained")),
+      h("div", { class: "gx-row-controls" }, runDiscover, cancelBtn), progressBox, hint),
+    h("div", { class: "gx-h" }, "Proposals"),
+    h("div", { class: "gx-keys" }, "A run never changes your sliders: apply its directions, or keep what you have."),
+    proposalsBox, h("div", { class: "gx-row-controls" }, undoBtn));
+
+  function setRunText(text, cls) {
+    progressBox.hidden = false;
+    runText.className = `gx-run-text ${cls}`;
+    runText.textContent = text;
+  }
+
+  function drawCurve(history, chance) {
+    const W = 300, H = 90;
+    curve.replaceChildren();
+    if (!history || !history.length) return;
+    const maxStep = history[history.length - 1][0] || 1;
+    const maxErr = Math.max(...history.map((p) => p[2]), 1e-6);
+    const line = (pts, color, dash) => {
+      const el = document.createElementNS("http://www.w3.org/2000/svg", "polyline");
+      el.setAttribute("points", pts.map(([x, y]) => `${x.toFixed(1)},${y.toFixed(1)}`).join(" "));
+      el.setAttribute("fill", "none");
+      el.setAttribute("stroke", color);
+      el.setAttribute("stroke-width", "1.5");
+      el.setAttribute("vector-effect", "non-scaling-stroke");
+      if (dash) el.setAttribute("stroke-dasharray", "4 3");
+      curve.append(el);
+    };
+    line(history.map(([s, a]) => [(s / maxStep) * W, H - a * H]), "#1976d2");
+    line(history.map(([s, , e]) => [(s / maxStep) * W, H - (e / maxErr) * H * 0.95]), "#ef6c00");
+    if (chance) line([[0, H - chance * H], [W, H - chance * H]], "#999", true);
+  }
+
+  function updateRun() {
+    const run = model.get("run") || {};
+    const busy = ["starting", "running", "cancelling"].includes(run.state);
+    runDiscover.disabled = busy;
+    cancelBtn.disabled = !busy;
+    hint.hidden = !busy;
+    hint.textContent = busy ? "Training runs in the background: the sliders keep working, SeFa and PCA make their own proposals now, and this run's directions arrive as a separate proposal when it ends." : "";
+    if (!run.state || run.state === "idle") return;
+    progressBox.hidden = false;
+    progressBar.max = run.total || 1;
+    progressBar.value = run.step || 0;
+    const acc = run.accuracy === undefined ? "" : ` · accuracy ${fmt(run.accuracy)} (chance ${fmt(run.chance)}) · shift error ${fmt(run.shift_error)}`;
+    const words = { starting: "starting…", running: "training", cancelling: "cancelling…", done: "done",
+      cancelled: "cancelled", failed: "failed" };
+    let text = `${words[run.state] || run.state}: step ${run.step || 0}/${run.total}${acc}`;
+    if (run.state === "failed") text = `failed: ${run.message}`;
+    if (run.state === "done" || run.state === "cancelled") text += ` → proposal #${run.proposal}`;
+    setRunText(text, `gx-run-${run.state}`);
+    drawCurve(run.history, run.chance);
+  }
+
+  function renderProposals() {
+    const list = model.get("proposals");
+    proposalsBox.replaceChildren(...(list.length ? list.slice().reverse().map((p) => h("div", {
+      class: `gx-proposal gx-proposal-${p.id}${p.complete ? "" : " gx-incomplete"}` },
+      h("div", {}, h("b", {}, `#${p.id} ${p.method}`), ` — ${p.summary}`),
+      p.preview ? h("img", { src: p.preview, alt: `preview of proposal ${p.id}` }) : "",
+      h("div", { class: "gx-row-controls" },
+        h("button", { class: "gx-btn gx-primary gx-apply", title: "Replace the sliders' directions with these, keeping every direction you named, starred, annotated or hid",
+          onclick: () => cmd("apply", { proposal: p.id, mode: "replace" }) }, "Apply (keep my named)"),
+        h("button", { class: "gx-btn gx-add", title: "Add these directions after all current ones",
+          onclick: () => cmd("apply", { proposal: p.id, mode: "add" }) }, "Add to current"),
+        h("button", { class: "gx-btn gx-discard", title: "Forget this proposal; the sliders stay as they are",
+          onclick: () => cmd("discard", { proposal: p.id }) }, "Discard")))) : [h("div", { class: "gx-keys" }, "No open proposal.")]));
+    const steps = model.get("undo_steps");
+    undoBtn.disabled = !steps.length;
+    undoBtn.title = steps.length ? `Undo: ${steps[steps.length - 1]} (${steps.length} step${steps.length > 1 ? "s" : ""} back possible)` : "Nothing to undo";
+    undoBtn.textContent = steps.length ? `Undo (${steps.length})` : "Undo";
+  }
+
+  // ---------------------------------------------------------------- Label: the gallery
+  let filter = "all";
+  const filters = [["all", "all"], ["unnamed", "unnamed"], ["starred", "★ starred"], ["hidden", "hidden"]];
+  const filterButtons = filters.map(([key, name]) => h("button", { class: `gx-btn gx-filter gx-filter-${key}`,
+    "aria-pressed": String(key === filter), onclick: () => { filter = key; renderGallery(); requestVisible(); } }, name));
+  const galleryCount = h("span", { class: "gx-keys" });
+  const gallery = h("div", { class: "gx-gallery", "aria-label": "directions gallery" });
+  sections.label.append(
+    h("div", { class: "gx-gallery-bar" }, ...filterButtons, galleryCount),
+    h("div", { class: "gx-keys" }, "Keys: ↑/↓ move · Enter name it (Enter saves, goes on) · a accept suggestion · s star · h hide · n notes · Esc back"),
+    gallery);
+  const thumbs = new Map(); // k -> {url, shifts, key}
+  const rowEls = new Map();
+  let wantThumbs = new Set();
+  let thumbTimer = null;
+
+  function matches(d) {
+    if (filter === "all") return !d.hidden;
+    if (filter === "unnamed") return !d.hidden && !d.named;
+    if (filter === "starred") return d.starred;
+    return d.hidden;
+  }
+
+  function galleryRow(k, d) {
+    const name = h("input", { class: "gx-name-input", value: d.label, "aria-label": `name of direction ${k}`,
+      title: "Type a name; Enter saves it" });
+    name.addEventListener("keydown", (e) => {
+      if (e.key === "Enter") { e.preventDefault(); commitName(k, name, true); }
+      if (e.key === "Escape") { name.value = model.get("directions")[k].label; rowEls.get(k)?.focus(); }
+    });
+    name.addEventListener("change", () => commitName(k, name, false));
+    const star = h("button", { class: "gx-star", "aria-pressed": String(d.starred), title: "star (s)",
+      "aria-label": `star direction ${k}`, onclick: () => cmd("star", { k, starred: !model.get("directions")[k].starred }) },
+      d.starred ? "★" : "☆");
+    const hide = h("button", { class: "gx-hide", "aria-pressed": String(d.hidden), title: d.hidden ? "show again (h)" : "hide (h)",
+      "aria-label": `hide direction ${k}`, onclick: () => cmd("hide", { k, hidden: !model.get("directions")[k].hidden }) },
+      d.hidden ? "show" : "hide");
+    const suggestion = d.suggestion
+      ? h("button", { class: "gx-suggest", title: "measured by describe(); press a to accept",
+        onclick: () => cmd("label", { k, name: d.suggestion }) }, `use: ${d.suggestion} (${Math.round(d.confidence * 100)}%)`)
+      : h("span", { class: "gx-keys gx-suggest-wait" }, "measuring…");
+    const t = thumbs.get(k);
+    const thumbBox = h("div", { class: "gx-thumbs" });
+    if (t) fillThumb(thumbBox, t); else thumbBox.append(h("div", { class: "gx-thumb-empty" }));
+    const notes = h("textarea", { class: "gx-notes", "aria-label": `notes on direction ${k}`, placeholder: "notes", hidden: model.get("selected") !== k || undefined },);
+    notes.value = d.notes;
+    notes.addEventListener("change", () => cmd("note", { k, text: notes.value }));
+    notes.addEventListener("keydown", (e) => { if (e.key === "Escape") { rowEls.get(k)?.focus(); } });
+    const layers = info.layer_presets.length > 1 ? h("input", { class: "gx-num gx-dir-layers", value: d.layers, list: presetsId,
+      "aria-label": `layers of direction ${k}`, title: "Which layers this direction moves" }) : null;
+    if (layers) layers.addEventListener("change", () => cmd("set_layers", { k, layers: layers.value }, () => { layers.value = model.get("directions")[k].layers; }));
+    const score = d.score === null || d.score === undefined ? "" : h("span", { class: "gx-score", title: "score" }, fmt(d.score));
+    const row = h("div", { class: `gx-grow gx-grow-${k}${model.get("selected") === k ? " gx-current" : ""}${d.hidden ? " gx-hidden-dir" : ""}`,
+      tabindex: "0", "data-k": String(k), "aria-label": `direction ${k}: ${d.label}` },
+      h("div", { class: "gx-grow-head" }, h("span", { class: "gx-idx" }, `#${k}`), name, star, hide, score),
+      h("div", { class: "gx-grow-head" }, suggestion, layers ? field("layers", layers) : ""),
+      thumbBox, notes);
+    row.addEventListener("focusin", () => { if (model.get("selected") !== k) cmd("select", { k }); });
+    row.addEventListener("keydown", (e) => rowKey(e, k, row));
+    return row;
+  }
+
+  function fillThumb(box, t) {
+    box.replaceChildren(h("img", { src: t.url, alt: "traversal thumbnails" }),
+      h("div", { class: "gx-shift-labels", style: `grid-template-columns: repeat(${t.shifts.length}, 1fr); width: ${t.width}px; max-width: 100%` },
+        ...t.shifts.map((s) => h("span", {}, (s > 0 ? "+" : "") + fmt(s, 2)))));
+    const img = box.firstChild;
+    img.addEventListener("load", () => { box.lastChild.style.width = `${img.clientWidth}px`; });
+  }
+
+  function commitName(k, input, advance) {
+    const d = model.get("directions")[k];
+    if (d && input.value !== d.label) cmd("label", { k, name: input.value }, () => { input.value = model.get("directions")[k].label; });
+    if (advance) moveRow(k, 1, false);
+  }
+
+  function orderedRows() { return [...gallery.querySelectorAll(".gx-grow")]; }
+
+  function moveRow(k, delta, focusName) {
+    const rows = orderedRows();
+    const i = rows.findIndex((r) => Number(r.dataset.k) === k);
+    const next = rows[Math.max(0, Math.min(rows.length - 1, i + delta))];
+    if (!next) return;
+    next.focus();
+    next.scrollIntoView({ block: "nearest" });
+    if (focusName) next.querySelector(".gx-name-input").focus();
+  }
+
+  function rowKey(e, k, row) {
+    if (e.target !== row) return; // typing in the row's inputs
+    const d = model.get("directions")[k];
+    const key = e.key;
+    if (key === "ArrowDown" || key === "j") moveRow(k, 1, false);
+    else if (key === "ArrowUp" || key === "k") moveRow(k, -1, false);
+    else if (key === "Enter") { const n = row.querySelector(".gx-name-input"); n.focus(); n.select(); }
+    else if (key === "a" && d.suggestion) cmd("label", { k, name: d.suggestion });
+    else if (key === "a") cmd("accept_suggestion", { k });
+    else if (key === "s") cmd("star", { k, starred: !d.starred });
+    else if (key === "h") cmd("hide", { k, hidden: !d.hidden });
+    else if (key === "n") { const t = row.querySelector(".gx-notes"); t.hidden = false; t.focus(); }
+    else return;
+    e.preventDefault();
+  }
+
+  let observer = null;
+  function renderGallery() {
+    if (currentTab !== "label") return;
+    const dirs = model.get("directions");
+    const focused = document.activeElement;
+    const focusK = focused && gallery.contains(focused) ? Number(focused.closest(".gx-grow")?.dataset.k) : null;
+    const focusIsName = focused && focused.classList && focused.classList.contains("gx-name-input");
+    const focusIsNotes = focused && focused.classList && focused.classList.contains("gx-notes");
+    const typing = focusIsName || focusIsNotes ? focused.value : null;
+    const selection = focusIsName ? [focused.selectionStart, focused.selectionEnd] : null;
+    const shown = dirs.map((d, k) => [k, d]).filter(([, d]) => matches(d));
+    const named = dirs.filter((d) => d.named).length;
+    galleryCount.textContent = `${shown.length} shown · ${dirs.length} directions · ${named} named`;
+    for (const b of filterButtons) b.setAttribute("aria-pressed", String(b.classList.contains(`gx-filter-${filter}`)));
+    if (observer) observer.disconnect();
+    rowEls.clear();
+    const rows = shown.map(([k, d]) => { const r = galleryRow(k, d); rowEls.set(k, r); return r; });
+    gallery.replaceChildren(...(rows.length ? rows : [h("div", { class: "gx-keys" }, "No direction matches this filter.")]));
+    observer = new IntersectionObserver((entries) => {
+      for (const e of entries) if (e.isIntersecting) wantRow(Number(e.target.dataset.k));
+    }, { root: gallery, rootMargin: "300px" });
+    rows.forEach((r) => observer.observe(r));
+    if (focusK !== null && rowEls.has(focusK)) {
+      const row = rowEls.get(focusK);
+      if (focusIsName) {
+        const n = row.querySelector(".gx-name-input");
+        n.value = typing; n.focus(); if (selection) n.setSelectionRange(...selection);
+      } else if (focusIsNotes) {
+        const t = row.querySelector(".gx-notes"); t.hidden = false; t.value = typing; t.focus();
+      } else row.focus();
+    }
+  }
+
+  function wantRow(k) {
+    const d = model.get("directions")[k];
+    if (!d) return;
+    if (!thumbs.has(k)) wantThumbs.add(k);
+    if (!d.suggestion) wantSuggest.add(k);
+    if (thumbTimer) return;
+    thumbTimer = setTimeout(() => {
+      thumbTimer = null;
+      const ks = [...wantThumbs];
+      wantThumbs = new Set();
+      if (ks.length) cmd("request_thumbnails", { indices: ks });
+      const ss = [...wantSuggest].filter((i) => !asked.has(i));
+      wantSuggest = new Set();
+      ss.forEach((i) => asked.add(i));
+      if (ss.length) cmd("request_suggestions", { indices: ss });
+    }, 30);
+  }
+  let wantSuggest = new Set();
+  const asked = new Set();
+  function requestVisible() { /* the IntersectionObserver asks for what comes into view */ }
+
+  function onThumbs(msg, buffers) {
+    msg.rows.forEach((row, i) => {
+      const old = thumbs.get(row.k);
+      if (old) URL.revokeObjectURL(old.url);
+      const url = URL.createObjectURL(new Blob([bytesOf(buffers[i])], { type: "image/png" }));
+      const t = { url, shifts: row.shifts, key: row.key, width: 0 };
+      thumbs.set(row.k, t);
+      const el = rowEls.get(row.k);
+      if (el) fillThumb(el.querySelector(".gx-thumbs"), t);
+    });
+    gallery.dataset.thumbs = String(thumbs.size);
+  }
+
+  function staleThumbs(msg) {
+    const ks = msg.k === undefined ? [...thumbs.keys()] : [msg.k];
+    for (const k of ks) { const t = thumbs.get(k); if (t) URL.revokeObjectURL(t.url); thumbs.delete(k); }
+    if (msg.k === undefined) asked.clear();
+    gallery.dataset.thumbs = String(thumbs.size);
+    if (currentTab === "label") renderGallery();
+  }
+
+  // ---------------------------------------------------------------- Export
+  const nameInput = typed(h("input", { class: "gx-export-name", "aria-label": "export file name", value: model.get("export_name") }),
+    "set_export_name", "name", "export_name");
+  const exportList = h("div", { class: "gx-exports" });
+  const files = new Map(); // path -> blob url
+  const exportButton = (cls, text, title, command) => h("button", { class: `gx-btn ${cls}`, title, onclick: () => cmd(command) }, text);
+  sections.export.append(
+    h("div", { class: "gx-row-controls" }, field("file", nameInput, "File name without suffix, relative to the notebook's folder")),
+    h("div", { class: "gx-row-controls" },
+      exportButton("gx-export-grid", "grid PNG", "Traversal grid of the starred directions (else the first 8)", "export_grid"),
+      exportButton("gx-export-gif", "GIF", "Animated sweep of the selected direction", "export_gif"),
+      exportButton("gx-export-mp4", "MP4", "Video sweep of the selected direction (H.264)", "export_mp4"),
+      exportButton("gx-export-bank", "bank", "The directions with names, stars and notes (.gxb)", "export_bank")),
+    exportList);
+
+  function renderExports() {
+    exportList.replaceChildren(...model.get("exports").map((e) => {
+      const url = files.get(e.path);
+      let preview = "";
+      if (url && e.mime.startsWith("image/")) preview = h("img", { src: url, alt: e.name });
+      else if (url && e.mime.startsWith("video/")) preview = h("video", { src: url, controls: true, loop: true, muted: true, autoplay: true });
+      else if (e.kind === "bank") preview = h("div", { class: "gx-keys" }, `${model.get("directions").length} directions with names, stars and notes`);
+      return h("div", { class: "gx-export" }, h("div", {}, h("b", {}, e.kind), ` · ${(e.bytes / 1024).toFixed(1)} kB`,
+        url ? [" · ", h("a", { href: url, download: e.name, class: "gx-download" }, "download")] : ""),
+        h("div", { class: "gx-path", title: "absolute path on the kernel's machine" }, e.path), preview);
+    }));
+  }
+
+  // ---------------------------------------------------------------- messages from Python
+  const pings = new Map();
+  el.gxPing = () => new Promise((resolve) => {
+    const id = Math.random();
+    pings.set(id, [performance.now(), resolve]);
+    model.send({ type: "ping", id });
+  });
+
+  async function onMessage(msg, buffers) {
+    if (msg.type === "frame") {
+      if (msg.seq <= newest) return;
+      const bitmap = await decodeFrame(msg, buffers[0]);
+      if (msg.seq <= newest) return; // a newer frame was drawn while this one decoded
+      newest = msg.seq;
+      drawBitmap(bitmap, msg.tiles);
+      canvas.dataset.seq = String(newest);
+      canvas.dataset.drawnAt = String(performance.now());
+    } else if (msg.type === "reply") {
+      const onError = pending.get(msg.id);
+      pending.delete(msg.id);
+      if (!msg.ok && onError) onError(msg.error);
+    } else if (msg.type === "pong" && pings.has(msg.id)) {
+      const [t0, resolve] = pings.get(msg.id);
+      pings.delete(msg.id);
+      resolve(performance.now() - t0);
+    } else if (msg.type === "thumbs") onThumbs(msg, buffers);
+    else if (msg.type === "thumbs-stale") staleThumbs(msg);
+    else if (msg.type === "file") {
+      const old = files.get(msg.path);
+      if (old) URL.revokeObjectURL(old);
+      files.set(msg.path, URL.createObjectURL(new Blob([bytesOf(buffers[0])], { type: msg.mime })));
+      renderExports();
+    }
+  }
+
+  const setIfIdle = (input, value) => { if (input && document.activeElement !== input) input.value = String(value); };
+  const handlers = {
+    "change:directions": () => { renderSliders(); updateSliderValues(); renderGallery(); },
+    "change:shifts": updateSliderValues,
+    "change:pad": updateSliderValues,
+    "change:max_sliders": renderSliders,
+    "change:status": updateStatus,
+    "change:run": updateRun,
+    "change:proposals": renderProposals,
+    "change:undo_steps": renderProposals,
+    "change:exports": renderExports,
+    "change:seed": () => { setIfIdle(seedInput, model.get("seed")); updateCaption(); },
+    "change:samples": () => { setIfIdle(samplesInput, model.get("samples")); updateCaption(); },
+    "change:shift_range": () => setIfIdle(rangeInput, model.get("shift_range")),
+    "change:truncation": () => setIfIdle(truncInput, model.get("truncation")),
+    "change:class_index": () => setIfIdle(classInput, model.get("class_index")),
+    "change:export_name": () => setIfIdle(nameInput, model.get("export_name")),
+    "change:selected": () => {
+      const k = model.get("selected");
+      for (const [i, row] of rowEls) {
+        row.classList.toggle("gx-current", i === k);
+        const notes = row.querySelector(".gx-notes");
+        if (notes && document.activeElement !== notes) notes.hidden = i !== k;
+      }
+    },
+    "change:snapshot": drawSnapshot,
+  };
+  for (const [event, fn] of Object.entries(handlers)) model.on(event, fn);
+  model.on("msg:custom", onMessage);
+
+  updateCaption();
+  updateStatus();
+  renderSliders();
+  updateSliderValues();
+  updateRun();
+  renderProposals();
+  renderExports();
+  drawSnapshot();
+  model.send({ type: "ready" }); // ask for the current frame (a new view, or a re-opened notebook)
+
+  return () => {
+    for (const [event, fn] of Object.entries(handlers)) model.off(event, fn);
+    model.off("msg:custom", onMessage);
+    if (observer) observer.disconnect();
+    resizer.disconnect();
+    for (const t of thumbs.values()) URL.revokeObjectURL(t.url);
+    for (const url of files.values()) URL.revokeObjectURL(url);
+  };
+}
+
+export default { render };
