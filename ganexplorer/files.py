@@ -18,7 +18,8 @@ from safetensors.torch import load_file, safe_open, save_file
 
 
 def atomic_write(path: str | Path, write: Callable[[str], object]) -> None:
-    """Call ``write(tmp_path)`` on a temp file beside ``path``, flush it to disk, then rename it over ``path``."""
+    """Call ``write(tmp_path)`` on a temp file ``.<name>.*.tmp`` beside ``path``, flush it to disk, then rename
+    it over ``path`` (and flush the folder, so the rename survives a power cut)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -32,6 +33,21 @@ def atomic_write(path: str | Path, write: Callable[[str], object]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (POSIX; a no-op where folders cannot be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def save_weights(state: dict[str, torch.Tensor], path: str | Path, header: dict[str, Any]) -> None:

@@ -96,7 +96,8 @@ def test_failed_save_keeps_the_previous_file(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         bank.save(path)
     assert path.read_bytes() == before
-    assert [p.name for p in tmp_path.iterdir()] == ["bank.gxb"]  # no temp file left behind
+    left = [p.name for p in tmp_path.iterdir() if p.name != ".bank.gxb.lock"]  # the lock file stays
+    assert left == ["bank.gxb"]  # no temp file left behind
 
 
 def test_bank_for_another_generator_is_refused_with_its_name(tmp_path, tiny):
@@ -131,3 +132,153 @@ def test_select_extend_and_bad_index():
         bank.label(9, "nope")
     with pytest.raises(ValueError, match="latent size"):
         bank.extend(DirectionBank(torch.randn(1, 3)))
+
+
+# ------------------------------------------------------------ ids, hidden, concurrent writers
+def test_ids_are_stable_unique_and_saved(tmp_path):
+    bank = _bank()
+    assert len(set(bank.ids)) == 4 and all(isinstance(i, str) and 0 < len(i) <= 32 for i in bank.ids)
+    back = DirectionBank.load(bank.save(tmp_path / "b.gxb"))
+    assert back.ids == bank.ids
+    sub = bank.select([2, 0, 2])
+    assert sub.ids[:2] == [bank.ids[2], bank.ids[0]] and sub.ids[2] not in bank.ids  # chosen twice: fresh id
+    both = bank.extend(bank.select([1, 3]))
+    assert both.ids[:4] == bank.ids and len(set(both.ids)) == 6  # duplicates renamed
+    with pytest.raises(ValueError, match="duplicates"):
+        DirectionBank(torch.randn(2, 3), ids=["a", "a"])
+
+
+def test_old_files_without_ids_get_the_same_ids_in_every_process(tmp_path):
+    path = _bank().save(tmp_path / "old.gxb")
+    from safetensors.torch import load_file, safe_open, save_file
+    with safe_open(str(path), "pt") as fh:
+        meta = json.loads(fh.metadata()["bank"])
+    del meta["ids"], meta["hidden"]
+    save_file(load_file(str(path)), str(path), metadata={"format": "ganexplorer-bank", "bank": json.dumps(meta)})
+    a, b = DirectionBank.load(path, autosave=True), DirectionBank.load(path, autosave=True)
+    assert a.ids == b.ids and len(set(a.ids)) == 4 and a.hidden == [False] * 4
+    a.label(0, "from a")
+    b.label(1, "from b")  # merged by id: a's label kept
+    assert DirectionBank.load(path).labels[:2] == ["from a", "from b"]
+
+
+def test_hide_is_edited_saved_and_merged_like_star(tmp_path):
+    path = _bank().save(tmp_path / "b.gxb")
+    a, b = DirectionBank.load(path, autosave=True), DirectionBank.load(path, autosave=True)
+    a.hide(2)
+    b.star(1)
+    assert b.hidden[2] and DirectionBank.load(path).hidden == [False, False, True, False]
+    assert DirectionBank.load(path).starred == [False, True, False, False]
+    with pytest.raises(ValueError, match="True or False"):
+        a.hide(0, "yes")
+
+
+@pytest.mark.parametrize("name", ["bank.gxb", "bankdir"])
+def test_two_autosaved_banks_labelling_alternately_lose_nothing(tmp_path, name):
+    """Issue 14: two load(p, autosave=True) objects labelling alternately lost 5 of 10 labels and a star."""
+    path = _bank(k=10).save(tmp_path / name)
+    a, b = DirectionBank.load(path, autosave=True), DirectionBank.load(path, autosave=True)
+    for i in range(10):
+        (a if i % 2 == 0 else b).label(i, f"label {i}")
+    a.star(3)
+    b.note(4, "note")
+    disk = DirectionBank.load(path)
+    assert disk.labels == [f"label {i}" for i in range(10)]
+    assert disk.starred[3] and disk.notes[4] == "note"
+    assert b.labels == disk.labels and b.starred[3]  # b picked up a's edits on its own last edit
+    assert b.changes == [f"direction 3 (id {a.ids[3]}): star False → True by another writer"]
+
+
+def test_picked_up_edits_and_conflicts_are_reported(tmp_path):
+    path = _bank().save(tmp_path / "b.gxb")
+    a, b = DirectionBank.load(path, autosave=True), DirectionBank.load(path, autosave=True)
+    a.label(1, "from a")
+    b.star(2)
+    assert b.changes == [f"direction 1 (id {a.ids[1]}): label 'direction 1' → 'from a' by another writer"]
+    a.note(0, "a's note")
+    b.note(0, "b's note")  # the same field of the same direction: the later edit wins, and says so
+    assert DirectionBank.load(path).notes[0] == "b's note"
+    assert b.changes == [f"direction 0 (id {a.ids[0]}): note conflict: another writer had set \"a's note\"; "
+                         f"this later edit \"b's note\" wins"]
+    assert a.starred[2]  # picked up on a's note edit
+    assert a.refresh() == [f"direction 0 (id {a.ids[0]}): note \"a's note\" → \"b's note\" by another writer"]
+    assert a.notes[0] == "b's note" and a.refresh() == [] and a.changes == []
+
+
+def test_edit_of_a_direction_another_writer_removed_raises_and_refreshes(tmp_path):
+    path = _bank().save(tmp_path / "b.gxb")
+    a, b = DirectionBank.load(path, autosave=True), DirectionBank.load(path, autosave=True)
+    a.label(3, "kept")
+    replaced = a.select([3]).extend(_bank(k=2, d=8))  # another writer replaces the bank: 3 directions
+    replaced.save(path)
+    with pytest.raises(DirectionBank.Conflict, match=r"direction 0 \(id .*\) is no longer in b.gxb.*3 directions"):
+        b.label(0, "lost?")
+    assert len(b) == 3 and b.ids == replaced.ids and b.labels[0] == "kept"  # refreshed to the disk version
+    assert any("replaced the bank: 4 → 3 directions" in m for m in b.changes)
+    b.label(0, "now it works")  # the kept direction is found by id
+    assert DirectionBank.load(path).labels[0] == "now it works"
+
+
+def test_refresh_picks_up_wholesale_replacement(tmp_path):
+    path = _bank().save(tmp_path / "b.gxb")
+    a = DirectionBank.load(path, autosave=True)
+    other = _bank(k=6)
+    other.save(path)
+    messages = a.refresh()
+    assert messages == ["another writer replaced the bank: 4 → 6 directions (6 new, 4 gone)"]
+    assert a.ids == other.ids and len(a) == 6 and a.changes == messages
+
+
+def test_threads_labelling_one_autosaved_bank_lose_nothing(tmp_path):
+    """Issue 14: eight threads labelling one autosaved bank left 127 of 160 labels on disk."""
+    import threading
+
+    path = _bank(k=40).save(tmp_path / "b.gxb")
+    shared = DirectionBank.load(path, autosave=True)
+    own = [DirectionBank.load(path, autosave=True) for _ in range(4)]
+
+    def work(t):
+        for j in range(5):
+            i = t * 5 + j
+            bank = shared if t % 2 else own[t // 2]
+            bank.label(i, f"t{t} {j}")
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert DirectionBank.load(path).labels == [f"t{i // 5} {i % 5}" for i in range(40)]
+
+
+def test_locked_is_reentrant_and_makes_compose_and_save_atomic(tmp_path):
+    import threading
+
+    path = _bank().save(tmp_path / "b.gxb")
+    a, b = DirectionBank.load(path, autosave=True), DirectionBank.load(path, autosave=True)
+    started = threading.Event()
+
+    def other_writer():
+        started.set()
+        b.label(0, "waited")  # blocks until the block below ends, then merges by id
+
+    with DirectionBank.locked(path):
+        thread = threading.Thread(target=other_writer)
+        thread.start()
+        started.wait()
+        a.refresh()
+        new = a.select([0, 1]).extend(_bank(k=1, d=8))
+        new.save(path)  # no deadlock: save / load / edits inside the block reuse the held lock
+        assert DirectionBank.load(path).ids == new.ids
+        new.autosave_path = path
+        new.label(1, "inside")
+    thread.join()
+    disk = DirectionBank.load(path)
+    assert disk.labels[:2] == ["waited", "inside"] and len(disk) == 3
+
+
+def test_without_autosave_edits_stay_in_memory(tmp_path):
+    path = _bank().save(tmp_path / "b.gxb")
+    bank = DirectionBank.load(path)
+    bank.label(0, "memory only")
+    assert DirectionBank.load(path).labels[0] == "direction 0" and bank.changes == []
