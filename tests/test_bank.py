@@ -282,3 +282,116 @@ def test_without_autosave_edits_stay_in_memory(tmp_path):
     bank = DirectionBank.load(path)
     bank.label(0, "memory only")
     assert DirectionBank.load(path).labels[0] == "direction 0" and bank.changes == []
+
+
+# ------------------------------------------------------------ metadata that is not what a bank writes
+def _write_meta(path, meta_text):
+    """A single-file bank whose metadata JSON is ``meta_text`` (the tensor is a valid (4, 8))."""
+    from safetensors.torch import save_file
+    save_file({"directions": torch.randn(4, 8)}, str(path), metadata={"format": "ganexplorer-bank", "bank": meta_text})
+    return path
+
+
+def _meta(**changes):
+    meta = _bank().metadata()
+    meta.update(changes)
+    return meta
+
+
+@pytest.mark.parametrize("meta, message", [
+    ([1, 2, 3], "metadata is a JSON list, not an object"),
+    ("a string", "metadata is a JSON str"),
+    (_meta(labels=5), "field 'labels' must be a list of 4 entries, each a string; got int 5"),
+    (_meta(labels={"0": "x"}), "field 'labels' must be a list of 4 entries, each a string; got dict"),
+    (_meta(labels=[1, 2, 3, 4]), "field 'labels' entry 0 must be a string, got int 1"),
+    (_meta(starred="no"), "field 'starred' must be a list of 4 entries, each true or false; got str 'no'"),
+    (_meta(starred=[0, 1, 0, 0]), "field 'starred' entry 0 must be true or false, got int 0"),
+    (_meta(hidden=["no"] * 4), "field 'hidden' entry 0 must be true or false"),
+    (_meta(shift_range=[float("nan")] * 4), r"field 'shift_range' entry 0 must be a number in \(0, 10000\]"),
+    (_meta(shift_range=[-1.0] * 4), r"field 'shift_range' entry 0 must be a number in \(0, 10000\].*-1.0"),
+    (_meta(shift_range=[1e300] * 4), r"field 'shift_range' entry 0 must be a number in \(0, 10000\]"),
+    (_meta(scores=[float("inf")] * 4), "field 'scores' entry 0 must be a finite number or null"),
+    (_meta(ids=["a", "b", "c", "a"]), "duplicates"),
+    (_meta(ids=["../x", "b", "c", "d"]), "field 'ids' entry 0 must be a short id"),
+    (_meta(info=[1]), "field 'info' must be a dict"),
+    (_meta(generator=7), "field 'generator' must be a name"),
+    (_meta(num_layers="18"), "num_layers must be a whole number"),
+    (_meta(k=4.0), "field 'k' must be a positive whole number"),
+    (_meta(source=["sefa", "magic", "sefa", "sefa"]), "unknown direction source"),
+])
+def test_wrong_metadata_types_are_refused_not_coerced(tmp_path, meta, message):
+    """Issue 14: a JSON list gave AttributeError; labels=5, a dict, starred="no" were silently coerced; NaN or
+    negative shift_range was accepted."""
+    path = _write_meta(tmp_path / "b.gxb", json.dumps(meta))
+    data = path.read_bytes()
+    with pytest.raises(ValueError, match="not a valid ganexplorer direction bank") as err:
+        DirectionBank.load(path)
+    assert pytest.importorskip("re").search(message, str(err.value)), str(err.value)
+    assert path.read_bytes() == data
+
+
+def test_deeply_nested_metadata_is_refused_clearly(tmp_path):
+    path = _write_meta(tmp_path / "b.gxb", "[" * 50_000 + "]" * 50_000)
+    with pytest.raises(ValueError, match="nested too deeply"):
+        DirectionBank.load(path)
+    folder = _bank().save(tmp_path / "bankdir")
+    (folder / "bank.json").write_text('{"labels": ' + "[" * 50_000 + "]" * 50_000 + "}")
+    with pytest.raises(ValueError, match="nested too deeply"):
+        DirectionBank.load(folder)
+    (folder / "bank.json").write_text("[]")
+    with pytest.raises(ValueError, match="bank.json holds a JSON list"):
+        DirectionBank.load(folder)
+
+
+def test_constructor_and_edits_refuse_wrong_types():
+    with pytest.raises(ValueError, match=r"shift_range' entry 0 must be a number in \(0"):
+        DirectionBank(torch.randn(2, 3), shift_range=float("nan"))
+    with pytest.raises(ValueError, match=r"shift_range' entry 1 must be a number in \(0"):
+        DirectionBank(torch.randn(2, 3), shift_range=[1.0, -2.0])
+    with pytest.raises(ValueError, match="'labels' entry 0 must be a string, got int 5"):
+        DirectionBank(torch.randn(2, 3), labels=5)
+    with pytest.raises(ValueError, match="'starred' entry 0 must be true or false, got str 'no'"):
+        DirectionBank(torch.randn(2, 3), starred="no")
+    with pytest.raises(ValueError, match="must be .* or a list of 2 of them, got dict"):
+        DirectionBank(torch.randn(2, 3), labels={"a": 1})
+    bank = _bank()
+    with pytest.raises(ValueError, match="a label must be a string, got NoneType"):
+        bank.label(0, None)
+    with pytest.raises(ValueError, match="star takes True or False"):
+        bank.star(0, "no")
+    with pytest.raises(IndexError, match="whole number"):
+        bank.label(1.5, "x")
+    assert bank.labels[0] == "direction 0" and not bank.starred[0]
+
+
+def test_directory_bank_is_replaced_as_a_whole_and_cleans_up(tmp_path):
+    path = _bank().save(tmp_path / "bankdir")
+    first = json.loads((path / "bank.json").read_text())["directions_file"]
+    _bank(k=6).save(path)
+    meta = json.loads((path / "bank.json").read_text())
+    assert meta["directions_file"] != first and meta["k"] == 6
+    assert sorted(p.name for p in path.iterdir()) == ["bank.json", meta["directions_file"]]  # old one removed
+    # what a kill leaves: temp files and an unreferenced newer tensor file; the next load removes them
+    (path / ".bank.json.x1.tmp").write_text("partial")
+    (path / "directions.99.safetensors").write_bytes(b"partial")
+    (tmp_path / ".bank.gxb.abc.tmp").write_bytes(b"x")
+    (tmp_path / ".bankdir.abc.tmp").write_bytes(b"x")
+    assert len(DirectionBank.load(path)) == 6
+    assert sorted(p.name for p in path.iterdir()) == ["bank.json", meta["directions_file"]]
+    assert not (tmp_path / ".bankdir.abc.tmp").exists() and (tmp_path / ".bank.gxb.abc.tmp").exists()
+
+
+def test_directory_bank_of_the_old_layout_still_loads(tmp_path):
+    from safetensors.torch import save_file
+    bank = _bank()
+    folder = tmp_path / "old"
+    folder.mkdir()
+    save_file({"directions": bank.directions}, str(folder / "directions.safetensors"))
+    meta = bank.metadata()
+    del meta["ids"]
+    (folder / "bank.json").write_text(json.dumps(meta))
+    back = DirectionBank.load(folder, autosave=True)
+    assert torch.equal(back.directions, bank.directions) and len(set(back.ids)) == 4
+    back.label(0, "upgraded")
+    assert sorted(p.name for p in folder.iterdir()) == ["bank.json", "directions.1.safetensors"]
+    assert DirectionBank.load(folder).labels[0] == "upgraded"

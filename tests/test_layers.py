@@ -92,3 +92,27 @@ def test_per_layer_latents_are_checked(style, tiny):
         style.render(torch.zeros(2, 3, 8))
     with pytest.raises(ValueError, match=r"\(N, 8\) for tiny, got \(2, 4, 8\)"):
         tiny.render(torch.zeros(2, 4, 8))
+
+
+def test_huge_layer_ranges_are_refused_before_expansion(monkeypatch):
+    """Issue 14: '0-99999999999' was expanded into a set before the bound check (15 s, then MemoryError)."""
+    import builtins
+
+    import ganexplorer.layers as layers
+
+    built = []
+
+    def counting_range(*args):
+        r = builtins.range(*args)
+        built.append(len(r))
+        assert len(r) <= 18, f"a range of {len(r)} layers was built"
+        return r
+
+    monkeypatch.setattr(layers, "range", counting_range, raising=False)
+    for spec in ("0-99999999999", "3,99999999999", "99999999999-99999999999"):
+        with pytest.raises(ValueError, match=r"goes past the last layer: this generator has 18 layers \(0..17\)"):
+            parse_layers(spec, 18)
+    for spec in ("1-", "-3", "٣", "0x3", "1" * 2000):
+        with pytest.raises(ValueError, match="not understood"):
+            parse_layers(spec, 18)
+    assert parse_layers("2-5,0", 18) == [0, 2, 3, 4, 5] and max(built) <= 18
