@@ -3,9 +3,21 @@ PY ?= python3
 VENV := .venv
 # The CPU wheel of torch where the machine offers one (these machines do); any torch>=2.2 otherwise.
 TORCH ?= torch==2.13.0
+# JupyterLab of `make demo`: the port, and extra arguments (e.g. JUPYTER_ARGS=--ip=0.0.0.0 on a remote machine).
+JUPYTER_PORT ?= 8888
+JUPYTER_ARGS ?=
+# Open a browser only where there is a display (a headless machine may start a text browser in the terminal).
+NO_BROWSER := $(if $(DISPLAY)$(WAYLAND_DISPLAY)$(filter Darwin,$(shell uname)),,--no-browser)
+# Jupyter refuses to run as root without --allow-root (containers, cloud notebooks, CI are often root).
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
+# One torch/BLAS thread per test process: the suite runs notebook kernels, a Jupyter server and a browser
+# beside pytest, and default threads oversubscribe a small machine (31 min vs 6 min measured on 2 cores).
+TEST_THREADS ?= 1
 
 $(VENV)/.installed: pyproject.toml
-	$(PY) -m venv $(VENV)
+	@$(PY) -c 'import sys; assert sys.version_info >= (3, 10), "ganexplorer needs Python >= 3.10"' \
+	  || { echo "*** $(PY) is older than 3.10: run make PY=python3.11 (or any Python >= 3.10)"; exit 1; }
+	$(PY) -m venv $(VENV) || { echo "*** could not create $(VENV): on Debian/Ubuntu, apt-get install python3-venv"; exit 1; }
 	$(VENV)/bin/pip install -q "$(TORCH)" || $(VENV)/bin/pip install -q "torch>=2.2"
 	$(VENV)/bin/pip install -q -e ".[test]"
 	touch $@
@@ -20,10 +32,21 @@ chromium:
 demo: venv
 	$(VENV)/bin/ganexplorer grid --model mnist --directions 0-5 --samples 3 --out demo/mnist_sefa.png
 	$(VENV)/bin/ganexplorer grid --model shapes --directions 0-5 --samples 3 --out demo/shapes_sefa.png
-	$(VENV)/bin/jupyter lab notebooks/01_quickstart.ipynb
+	@$(eval TOKEN := $(shell $(PY) -c 'import secrets; print(secrets.token_hex(16))'))
+	@echo
+	@echo "==> JupyterLab is starting on notebooks/01_quickstart.ipynb. Point your browser at"
+	@echo "      http://localhost:$(JUPYTER_PORT)/lab/tree/01_quickstart.ipynb?token=$(TOKEN)"
+	@echo "    (the token is the part after ?token=; '$(VENV)/bin/jupyter server list' prints the URL again)."
+	@echo "    On a remote machine: ssh -L $(JUPYTER_PORT):localhost:$(JUPYTER_PORT) <host> first, or"
+	@echo "    make demo JUPYTER_ARGS=--ip=0.0.0.0 and use the host's address. Another port: make demo JUPYTER_PORT=8890."
+	@echo "    Stop it with Ctrl-C (twice). The traversal grids are in demo/*.png."
+	@echo
+	JUPYTER_TOKEN=$(TOKEN) $(VENV)/bin/jupyter lab $(ALLOW_ROOT) $(NO_BROWSER) --port=$(JUPYTER_PORT) \
+	  --ServerApp.port_retries=0 --ServerApp.root_dir=notebooks $(JUPYTER_ARGS) notebooks/01_quickstart.ipynb
 
 test: venv chromium
 	$(VENV)/bin/ruff check ganexplorer tests benchmarks notebooks
-	GANEXPLORER_QUICK=1 $(VENV)/bin/python -m pytest -q --nbval-lax tests notebooks
+	GANEXPLORER_QUICK=1 OMP_NUM_THREADS=$(TEST_THREADS) MKL_NUM_THREADS=$(TEST_THREADS) \
+	  $(VENV)/bin/python -m pytest -q --durations=15 --nbval-lax tests notebooks
 
 .PHONY: venv chromium demo test

@@ -1,9 +1,10 @@
-"""``ganexplorer`` command line: the same core as the widget, for scripts and long runs without a notebook."""
+"""The ganexplorer command line: the same core as the widget, for scripts and long runs without a notebook."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -53,6 +54,30 @@ def parse_options(items: Sequence[str] | None) -> dict[str, object]:
     return options
 
 
+_NUMBER = re.compile(r"^[-+]?\d[\d,]*(\.\d+)?%?$")
+
+
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]], digits: int = 3) -> str:
+    """A plain-text table with a header row: floats rounded to ``digits``, numbers right-aligned, text left."""
+    def cell(value: object) -> str:
+        if isinstance(value, float):
+            return f"{value:.{digits}f}"
+        return str(value)
+
+    cells = [[cell(v) for v in row] for row in rows]
+    numeric = [bool(cells) and all(_NUMBER.match(r[i]) for r in cells) for i in range(len(headers))]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+
+    def line(values: Sequence[str]) -> str:
+        return "  ".join(v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)).rstrip()
+
+    return "\n".join([line(headers), line(["-" * w for w in widths])] + [line(r) for r in cells])
+
+
+def _percent(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
 def _generator(args):
     from .generators import load_generator
 
@@ -72,9 +97,13 @@ def cmd_sefa(args) -> None:
 
     g = _generator(args)
     bank = sefa(g, layers=args.layers, k=args.k)
-    print(f"SeFa on {g.name}: {len(bank)} directions (eigenvalue = how much the first layer's output moves)")
-    for i, score in enumerate(bank.scores[:10]):
-        print(f"  {i:3d}  eigenvalue {score:10.4f}")
+    print(f"SeFa on {g.name}: {len(bank)} directions "
+          "(eigenvalue: how much the first layer's output moves along the direction)")
+    shown = len(bank) if args.k else min(len(bank), 10)
+    print(format_table(["direction", "eigenvalue"], [[i, float(s)] for i, s in enumerate(bank.scores[:shown])],
+                       digits=2))
+    if shown < len(bank):
+        print(f"... {len(bank) - shown} more in the bank (-k N keeps the top N)")
     if args.out:
         print(f"saved {bank.save(args.out)}")
 
@@ -113,9 +142,25 @@ def cmd_quality(args) -> None:
     from .evaluation.quality import digit_quality, shapes_quality
 
     g = _generator(args)
-    measure = digit_quality if args.judge == "digits" or (args.judge is None and args.model == "mnist") \
-        else shapes_quality
-    print(json.dumps(measure(g, n=args.n, seed=args.seed), indent=1))
+    digits = args.judge == "digits" or (args.judge is None and args.model == "mnist")
+    result = (digit_quality if digits else shapes_quality)(g, n=args.n, seed=args.seed, progress=True)
+    if args.json:
+        print(json.dumps(result, indent=1))
+    elif digits:
+        print(f"{g.name}: {result['n']} samples judged by the digit classifier (trained on real digits)")
+        print(format_table(["measure", "value"], [
+            ["recognised with p >= 0.9", _percent(result["recognised"])],
+            ["digit classes among them", f"{result['classes_covered']} / 10"],
+            ["smallest class share", _percent(result["smallest_class_share"])],
+            ["class histogram (0-9)", " ".join(str(h) for h in result["class_histogram"])],
+            ["judge accuracy, held-out real digits", _percent(result["judge_heldout_accuracy"])]]))
+    else:
+        print(f"{g.name}: {result['n']} samples judged by the factor regressor (trained on procedural shapes)")
+        print(f"pixel R2 of the samples redrawn from the factors read: {result['pixel_r2']:.3f} (1 = fully explained)")
+        print(format_table(["factor", "read-back R2", "coverage W1", "judge held-out R2"], [
+            [f, result["cycle_r2"][f], result["coverage_w1"][f], result["judge_heldout_r2"][f]]
+            for f in result["cycle_r2"]]))
+        print("coverage W1: distance of the factors read from U[0, 1] (0 = whole range, 0.25 = one value)")
 
 
 def cmd_discover(args) -> None:
@@ -126,7 +171,8 @@ def cmd_discover(args) -> None:
                     lr=args.lr, seed=args.seed, checkpoint=args.checkpoint, progress=True)
     last = bank.info["history"][-1]
     print(f"{len(bank)} {args.deformator} directions after {bank.info['steps']} steps: "
-          f"train accuracy {last['accuracy']:.3f}, shift error {last['shift_error']:.3f}")
+          f"train accuracy {last['accuracy']:.3f} (chance: 1/{len(bank)} = {1 / len(bank):.3f}), "
+          f"shift error {last['shift_error']:.2f}")
     print(f"saved {bank.save(args.out)}")
 
 
@@ -143,9 +189,12 @@ def cmd_pca(args) -> None:
     from .directions import pca
 
     g = _generator(args)
-    bank = pca(g, k=args.k, n_samples=args.samples, layer=args.layer)
-    for i, score in enumerate(bank.scores[:10]):
-        print(f"  {i:3d}  explained variance {score:.4f}")
+    bank = pca(g, k=args.k, n_samples=args.samples, layer=args.layer, progress=True)
+    print(f"PCA on {g.name}: {len(bank)} directions from {args.samples} samples "
+          f"(activations of {bank.info['layer'] or 'the first layer'})")
+    cumulative = np.cumsum(bank.scores).tolist()
+    print(format_table(["direction", "explained variance", "cumulative"],
+                       [[i, _percent(s), _percent(c)] for i, (s, c) in enumerate(zip(bank.scores, cumulative))]))
     if args.out:
         print(f"saved {bank.save(args.out)}")
 
@@ -153,21 +202,27 @@ def cmd_pca(args) -> None:
 def cmd_zoo(args) -> None:
     from .generators import ZOO
 
-    for name, text in ZOO.items():
-        print(f"{name:8s} {text}")
+    print(format_table(["name", "what"], [[name, text] for name, text in ZOO.items()]))
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ganexplorer", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    from .generators.zoo import ZOO
+
+    parser = argparse.ArgumentParser(
+        prog="ganexplorer", description=__doc__.strip(),
+        epilog="Examples: ganexplorer zoo; ganexplorer sefa --model mnist -k 10 --out sefa.gxb; "
+               "ganexplorer grid --model shapes --directions 0-5 --out grid.png. "
+               "Each command has its own help: ganexplorer COMMAND --help.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, func, help: str, model: bool = True) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, description=help)
         p.set_defaults(func=func)
         p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
         if model:
-            p.add_argument("--model", default="mnist", help="zoo name (mnist, shapes, scenes), or a checkpoint "
-                           "file or folder (StyleGAN2 .pt/.pkl, ProGAN .pth, BigGAN folder, SN-GAN folder)")
+            p.add_argument("--model", default="mnist", help=f"a zoo name ({', '.join(ZOO)}; default: mnist), "
+                           "or a checkpoint file or folder (StyleGAN2 .pt/.pkl, ProGAN .pth, BigGAN folder, "
+                           "SN-GAN folder)")
             p.add_argument("--family", choices=["stylegan2", "progan", "biggan", "sngan"], default=None,
                            help="the checkpoint's family (default: recognised from its layout)")
             p.add_argument("--option", action="append", metavar="KEY=VALUE",
@@ -184,9 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layers", default="all", help="layer range of the default SeFa directions, e.g. 0-1")
     p.add_argument("--directions", help="indices, e.g. 0-7 or 0,3,5 (default: the first 8)")
     p.add_argument("--shifts", help="from:to:count, written --shifts=-3:3:7, or a list (default: the bank's range)")
-    p.add_argument("--samples", type=int, default=3)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="traversal.png")
+    p.add_argument("--samples", type=int, default=3, help="rows of samples per direction (default: 3)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the samples' latents")
+    p.add_argument("--out", default="traversal.png", help="the PNG to write (default: traversal.png)")
 
     p = command("train-gan", cmd_train_gan, "train a zoo generator on offline data", model=False)
     p.add_argument("--dataset", choices=["mnist", "shapes", "scenes"], required=True)
@@ -208,6 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--judge", choices=["digits", "factors"], default=None, help="default: by model name")
     p.add_argument("-n", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print the raw measures as JSON instead of a table")
 
     p = command("discover", cmd_discover, "latent discovery training (Voynov & Babenko)")
     p.add_argument("--steps", type=int, default=2000)

@@ -1,11 +1,19 @@
 import os
 
-import pytest
-import torch
-from torch import nn
+# One torch / BLAS thread per process unless told otherwise (OMP_NUM_THREADS=N): the suite runs notebook kernels,
+# a Jupyter server and a browser beside pytest, and they inherit this environment. Default threads oversubscribe a
+# small machine: the suite took 31 min on a loaded 2-core machine, 6 min with one thread per process.
+THREADS = int(os.environ.setdefault("OMP_NUM_THREADS", "1"))
+os.environ.setdefault("MKL_NUM_THREADS", str(THREADS))
 
-from ganexplorer import Generator, load_generator
-from ganexplorer.layers import parse_layers
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+from ganexplorer import Generator, load_generator  # noqa: E402
+from ganexplorer.layers import parse_layers  # noqa: E402
+
+torch.set_num_threads(THREADS)
 
 
 class TinyGenerator(nn.Module):

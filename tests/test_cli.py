@@ -1,10 +1,17 @@
+import contextlib
+import importlib
+import io
+import json
+import re
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
+from tqdm.auto import tqdm
 
-from ganexplorer import DirectionBank, sefa
-from ganexplorer.cli import main, parse_indices, parse_shifts
+from ganexplorer import ZOO, DirectionBank, sefa
+from ganexplorer.cli import format_table, main, parse_indices, parse_shifts
 from ganexplorer.traversal import render_traversals
 
 
@@ -54,3 +61,101 @@ def test_traversal_frames_are_ordered_direction_sample_shift(mnist):
     assert np.abs(frames[1, 1, 2].astype(int) - expected[0].astype(int)).max() <= 1
     assert np.array_equal(frames[0, 0, 1], frames[1, 0, 1])  # shift 0 is the same image for every direction
     assert torch.is_tensor(z)
+
+
+def _table_rows(out: str, header: str) -> list[str]:
+    """The rows under ``header`` (and its dashed rule) up to the first line that is not part of the table."""
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.split() == header.split())
+    assert set(lines[start + 1].replace(" ", "")) == {"-"}, "a dashed rule under the header"
+    rows = []
+    for line in lines[start + 2:]:
+        if not line.strip() or line.startswith("..."):
+            break
+        rows.append(line)
+    return rows
+
+
+def test_pca_prints_every_direction_under_a_header(capsys):
+    assert main(["pca", "--model", "mnist", "-k", "20", "--samples", "2000", "--device", "cpu"]) == 0
+    rows = _table_rows(capsys.readouterr().out, "direction explained variance cumulative")
+    assert [int(r.split()[0]) for r in rows] == list(range(20))
+    shares = [float(r.split()[1].rstrip("%")) for r in rows]
+    assert shares == sorted(shares, reverse=True) and all(r.split()[1].endswith("%") for r in rows)
+
+
+def test_sefa_prints_a_table_and_says_how_many_are_not_shown(capsys):
+    assert main(["sefa", "--model", "mnist", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    rows = _table_rows(out, "direction eigenvalue")
+    assert len(rows) == 10 and "54 more" in out
+    assert all(re.fullmatch(r"\d+\.\d\d", r.split()[1]) for r in rows)
+    assert main(["sefa", "--model", "mnist", "-k", "12", "--device", "cpu"]) == 0
+    assert len(_table_rows(capsys.readouterr().out, "direction eigenvalue")) == 12
+
+
+def test_zoo_lists_every_entry_in_aligned_columns(capsys):
+    assert main(["zoo"]) == 0
+    rows = _table_rows(capsys.readouterr().out, "name what")
+    assert [r.split()[0] for r in rows] == list(ZOO)
+    starts = {len(r) - len(r[len(r.split()[0]):].lstrip()) for r in rows}
+    assert len(starts) == 1, f"descriptions start at columns {starts}"
+
+
+@pytest.mark.parametrize("model,header", [("mnist", "measure value"),
+                                          ("shapes", "factor read-back R2 coverage W1 judge held-out R2")])
+def test_quality_prints_a_table_of_rounded_numbers(capsys, model, header):
+    assert main(["quality", "--model", model, "-n", "250", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert len(_table_rows(out, header)) >= 5
+    assert not re.search(r"\d\.\d{4,}", out), out
+    assert main(["quality", "--model", model, "-n", "250", "--device", "cpu", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["n"] == 250
+
+
+def _help(argv) -> str:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(SystemExit):
+        main(argv)
+    return out.getvalue()
+
+
+def test_help_is_plain_text_and_names_every_zoo_entry():
+    top = _help(["--help"])
+    assert "``" not in top and "ganexplorer COMMAND --help" in top
+    for command in ["sefa", "grid", "quality", "discover", "rca", "pca", "train-gan"]:
+        text = _help([command, "--help"])
+        assert "``" not in text and ":func:" not in text and ":class:" not in text
+    model_help = " ".join(_help(["grid", "--help"]).split())
+    for name in ZOO:
+        assert name in model_help.replace("- ", "-"), name
+
+
+def test_format_table_rounds_and_aligns():
+    text = format_table(["name", "value"], [["a", 0.8550000190734863], ["longer", 12.0], ["c", "50.0%"]])
+    lines = text.splitlines()
+    assert lines[0].split() == ["name", "value"] and lines[2] == "a        0.855"
+    assert len({len(line) for line in lines[2:]}) == 1  # numbers right-aligned in one column
+
+
+def test_long_calls_show_progress_by_default(monkeypatch, mnist):
+    """pca and the quality measures open a tqdm.auto bar (terminal or notebook) unless progress=False."""
+    from ganexplorer.evaluation import quality
+
+    pca_module = importlib.import_module("ganexplorer.directions.pca")  # the package's `pca` is the function
+
+    opened = []
+
+    class Recorder(tqdm):
+        def __init__(self, *args, **kwargs):
+            opened.append(kwargs.get("disable", False))
+            super().__init__(*args, **{**kwargs, "disable": True})
+
+    monkeypatch.setattr(pca_module, "tqdm", Recorder)
+    monkeypatch.setattr(quality, "tqdm", Recorder)
+    pca_module.pca(mnist, k=2, n_samples=500)
+    quality.digit_quality(mnist, n=50)
+    assert opened == [False, False]
+    pca_module.pca(mnist, k=2, n_samples=500, progress=False)
+    quality.digit_quality(mnist, n=50, progress=False)
+    assert opened[2:] == [True, True]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from .bank import DirectionBank
 from .sefa import first_affine_weight, shift_ranges
@@ -39,10 +40,11 @@ def _feature_layer(module: nn.Module, latent_dim: int, layer: str | None) -> nn.
 
 @torch.no_grad()
 def pca(generator, k: int = 20, n_samples: int = 20000, layer: str | None = None, seed: int = 0,
-        batch_size: int = 1000) -> DirectionBank:
+        batch_size: int = 1000, progress: bool = True) -> DirectionBank:
     """Top-``k`` principal directions of the activations of ``layer`` (default: the generator's ``pca_layer``
     or its first affine layer), mapped to the latent. Scores are explained-variance ratios.
-    20,000 samples take about a second on a laptop CPU for the zoo (GANSpace uses 1e6 on GPU)."""
+    20,000 samples take about a second on a laptop CPU for the zoo (GANSpace uses 1e6 on GPU).
+    ``progress``: a progress bar (terminal or notebook) over the samples, shown once a call takes over 0.5 s."""
     d = generator.latent_dim
     if not 1 <= k <= d:
         raise ValueError(f"k must be between 1 and the latent size {d}, got {k}")
@@ -51,7 +53,7 @@ def pca(generator, k: int = 20, n_samples: int = 20000, layer: str | None = None
     z = generator.sample_latents(n_samples, seed)
     name = layer or getattr(generator.module, "pca_layer", None)
     y = z.flatten(1).float() if name == "latents" else _activations(generator, z, _feature_layer(
-        generator.module, d, layer), batch_size)
+        generator.module, d, layer), batch_size, progress)
     centered = y - y.mean(0)
     _, s, v = torch.pca_lowrank(centered, q=min(k + 10, *centered.shape), center=False, niter=6)
     coords = centered @ v[:, :k]
@@ -64,7 +66,8 @@ def pca(generator, k: int = 20, n_samples: int = 20000, layer: str | None = None
                          info={"method": "pca", "layer": name, "n_samples": n_samples, "seed": seed})
 
 
-def _activations(generator, z: torch.Tensor, target: nn.Module, batch_size: int) -> torch.Tensor:
+def _activations(generator, z: torch.Tensor, target: nn.Module, batch_size: int,
+                 progress: bool = False) -> torch.Tensor:
     """The flattened outputs of ``target`` for latents z, stopping each forward there."""
     captured: list[torch.Tensor] = []
 
@@ -73,12 +76,15 @@ def _activations(generator, z: torch.Tensor, target: nn.Module, batch_size: int)
         raise _Captured  # the rest of the generator is not needed
 
     hook = target.register_forward_hook(grab)
+    bar = tqdm(total=len(z), desc="pca", unit="sample", disable=not progress, delay=0.5)
     try:
         for i in range(0, len(z), batch_size):
             try:
                 generator.module(z[i:i + batch_size])
             except _Captured:
                 pass
+            bar.update(len(z[i:i + batch_size]))
     finally:
         hook.remove()
+        bar.close()
     return torch.cat(captured)

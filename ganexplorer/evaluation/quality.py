@@ -5,19 +5,37 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from tqdm.auto import tqdm
 
 from ..data.shapes import FACTORS, render_shapes
 from ..files import read_header
 from .judges import judge_path, load_judge, r2_score
 
+CHUNK = 250  # samples rendered and judged per step of the progress bar
+
+
+def _judged(generator, judge, n: int, seed: int, progress: bool, desc: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` generated images (seeded latents) and the judge's outputs on them, in chunks with a progress bar
+    (terminal or notebook) shown once the call takes over 0.5 s."""
+    z = generator.sample_latents(n, seed)
+    images, outputs = [], []
+    with tqdm(total=n, desc=desc, unit="sample", disable=not progress, delay=0.5) as bar:
+        for i in range(0, n, CHUNK):
+            chunk = generator.render(z[i:i + CHUNK])
+            images.append(chunk)
+            outputs.append(judge(chunk))
+            bar.update(len(chunk))
+    return torch.cat(images), torch.cat(outputs)
+
 
 @torch.no_grad()
-def digit_quality(generator, n: int = 1000, seed: int = 0, confidence: float = 0.9) -> dict[str, Any]:
+def digit_quality(generator, n: int = 1000, seed: int = 0, confidence: float = 0.9,
+                  progress: bool = True) -> dict[str, Any]:
     """Share of ``n`` generated digits the digit judge recognises with probability >= ``confidence``,
     and the class histogram of the recognised ones (all 10 present = no mode collapse)."""
     judge = load_judge("digits", generator.device)
-    images = generator.render(generator.sample_latents(n, seed), batch_size=None)
-    probs = torch.softmax(judge(images), dim=1)
+    _, logits = _judged(generator, judge, n, seed, progress, "quality (digits)")
+    probs = torch.softmax(logits, dim=1)
     conf, cls = probs.max(1)
     ok = conf >= confidence
     hist = torch.bincount(cls[ok], minlength=10).tolist()
@@ -27,7 +45,7 @@ def digit_quality(generator, n: int = 1000, seed: int = 0, confidence: float = 0
 
 
 @torch.no_grad()
-def shapes_quality(generator, n: int = 1000, seed: int = 0) -> dict[str, Any]:
+def shapes_quality(generator, n: int = 1000, seed: int = 0, progress: bool = True) -> dict[str, Any]:
     """How well generated shapes are explained by the ground-truth factors.
 
     The factor judge reads factors f from each generated image; the procedural renderer redraws f.
@@ -37,8 +55,8 @@ def shapes_quality(generator, n: int = 1000, seed: int = 0) -> dict[str, Any]:
     (0 = the whole range is generated uniformly; 0.25 = a single value only).
     """
     judge = load_judge("factors", generator.device)
-    images = generator.render(generator.sample_latents(n, seed), batch_size=None)
-    factors = judge(images).clamp(0, 1)
+    images, factors = _judged(generator, judge, n, seed, progress, "quality (factors)")
+    factors = factors.clamp(0, 1)
     redrawn = render_shapes(factors, images.shape[-1])
     pixel_r2 = 1 - ((images - redrawn) ** 2).sum() / ((images - images.mean(0)) ** 2).sum()
     cycle = r2_score(judge(redrawn), factors)
