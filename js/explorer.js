@@ -43,9 +43,18 @@ function render({ model, el }) {
   });
   el.classList.add("gx-explorer");
   el.appendChild(root);
-  // Keys typed inside the widget belong to the widget, not to the notebook (Lumino honours the attribute above;
-  // this stops the rest of the page's handlers from seeing them too).
-  root.addEventListener("keydown", (e) => e.stopPropagation());
+  // Keys typed inside the widget belong to the widget, not to the notebook. JupyterLab honours the attribute
+  // above, but Notebook 7 still takes arrow and letter keys in its capture-phase handler, so the widget listens
+  // first (window, capture), keeps the event from the page's handlers and runs its own (`el._gxKey`), walking up
+  // from the target; the browser's default action (a range input's arrow step, typing) still happens.
+  function onKey(e) {
+    if (!root.contains(e.target)) return;
+    e.stopPropagation();
+    for (let node = e.target; node && node !== root.parentNode; node = node.parentNode) {
+      if (node._gxKey && node._gxKey(e) === true) break;
+    }
+  }
+  window.addEventListener("keydown", onKey, true);
 
   // ---------------------------------------------------------------- commands to Python
   let nextId = 0;
@@ -183,7 +192,7 @@ function render({ model, el }) {
       cmd(command, { [argName]: input.value }, () => { input.value = String(model.get(trait)); });
     };
     input.addEventListener("change", send);
-    input.addEventListener("keydown", (e) => { if (e.key === "Enter") send(); });
+    input._gxKey = (e) => { if (e.key === "Enter") { send(); return true; } return false; };
     return input;
   }
   function field(label, input, title) {
@@ -474,10 +483,11 @@ function render({ model, el }) {
   function galleryRow(k, d) {
     const name = h("input", { class: "gx-name-input", value: d.label, "aria-label": `name of direction ${k}`,
       title: "Type a name; Enter saves it" });
-    name.addEventListener("keydown", (e) => {
+    name._gxKey = (e) => {
       if (e.key === "Enter") { e.preventDefault(); commitName(k, name, true); }
-      if (e.key === "Escape") { name.value = model.get("directions")[k].label; rowEls.get(k)?.focus(); }
-    });
+      else if (e.key === "Escape") { name.value = model.get("directions")[k].label; rowEls.get(k)?.focus(); }
+      return true; // typing in the name box is not a row shortcut
+    };
     name.addEventListener("change", () => commitName(k, name, false));
     const star = h("button", { class: "gx-star", "aria-pressed": String(d.starred), title: "star (s)",
       "aria-label": `star direction ${k}`, onclick: () => cmd("star", { k, starred: !model.get("directions")[k].starred }) },
@@ -495,7 +505,7 @@ function render({ model, el }) {
     const notes = h("textarea", { class: "gx-notes", "aria-label": `notes on direction ${k}`, placeholder: "notes", hidden: model.get("selected") !== k || undefined },);
     notes.value = d.notes;
     notes.addEventListener("change", () => cmd("note", { k, text: notes.value }));
-    notes.addEventListener("keydown", (e) => { if (e.key === "Escape") { rowEls.get(k)?.focus(); } });
+    notes._gxKey = (e) => { if (e.key === "Escape") rowEls.get(k)?.focus(); return true; };
     const layers = info.layer_presets.length > 1 ? h("input", { class: "gx-num gx-dir-layers", value: d.layers, list: presetsId,
       "aria-label": `layers of direction ${k}`, title: "Which layers this direction moves" }) : null;
     if (layers) layers.addEventListener("change", () => cmd("set_layers", { k, layers: layers.value }, () => { layers.value = model.get("directions")[k].layers; }));
@@ -506,7 +516,7 @@ function render({ model, el }) {
       h("div", { class: "gx-grow-head" }, suggestion, layers ? field("layers", layers) : ""),
       thumbBox, notes);
     row.addEventListener("focusin", () => { if (model.get("selected") !== k) cmd("select", { k }); });
-    row.addEventListener("keydown", (e) => rowKey(e, k, row));
+    row._gxKey = (e) => rowKey(e, k, row);
     return row;
   }
 
@@ -733,6 +743,7 @@ function render({ model, el }) {
   return () => {
     for (const [event, fn] of Object.entries(handlers)) model.off(event, fn);
     model.off("msg:custom", onMessage);
+    window.removeEventListener("keydown", onKey, true);
     if (observer) observer.disconnect();
     resizer.disconnect();
     for (const t of thumbs.values()) URL.revokeObjectURL(t.url);

@@ -34,7 +34,10 @@ def jupyter_lab(root: Path, notebooks: dict[str, list[str]]) -> Iterator[tuple[s
     settings = root / ".settings"
     for name, value in {"@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
                         "@jupyterlab/apputils-extension/notification.jupyterlab-settings":
-                            {"checkForUpdates": False, "fetchNews": "false"}}.items():
+                            {"checkForUpdates": False, "fetchNews": "false"},
+                        # as a user who ticks Settings > Save Widget State Automatically
+                        "@jupyter-widgets/jupyterlab-manager/plugin.jupyterlab-settings": {"saveState": True}
+                        }.items():
         (settings / name).parent.mkdir(parents=True, exist_ok=True)
         (settings / name).write_text(json.dumps(value))
     work = root / "work"

@@ -1,13 +1,18 @@
-"""The Explorer in a real JupyterLab, driven in headless Debian Chromium by Playwright.
+"""The Explorer in real JupyterLab and Notebook 7 windows, driven in headless Debian Chromium by Playwright.
 
-Skipped only outside CI when chromium is absent (with a loud message); in CI (CI=true) a missing browser fails.
+Layout is checked from bounding boxes at the window sizes people use (Lab 1400x900 with the file browser open,
+a notebook area about 800 px wide, Notebook 7 at 1280x800), and screenshots of every tab are kept in
+``.pytest_cache/gx-screenshots`` to look at. Skipped only outside CI when chromium is absent (loudly); in CI
+(CI=true) a missing browser fails.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -21,17 +26,22 @@ if not Path(CHROMIUM).exists():
 
 playwright = pytest.importorskip("playwright.sync_api")
 
-NOTEBOOK_CELLS = [
-    "import ganexplorer as gx\nex = gx.Explorer('mnist', bank_path='bank.gxb', samples=2)\nex",
-    "print('GX-' + 'READY')",
-]
-NB7_CELLS = ["import ganexplorer as gx\nex = gx.Explorer('shapes', bank_path='nb7.gxb')\nex", "print('GX-' + 'READY')"]
+SHOTS = Path(__file__).resolve().parent.parent / ".pytest_cache" / "gx-screenshots"
+READY = "print('GX-' + 'READY')"  # split, so that the sentinel is not in the cell's source
+NOTEBOOKS = {
+    "explore.ipynb": ["import ganexplorer as gx\nex = gx.Explorer('mnist', bank_path='bank.gxb', samples=2)\nex",
+                      READY],
+    "big.ipynb": ["import ganexplorer as gx\nG = gx.load_generator('mnist')\n"
+                  "ex = gx.Explorer(G, bank=gx.sefa(G, k=64), bank_path='big.gxb')\nex", READY],
+    "nb7.ipynb": ["import ganexplorer as gx\nex = gx.Explorer('shapes', bank_path='nb7.gxb', samples=3)\nex", READY],
+}
+WINDOWS = {"lab-1400x900": (1400, 900, False), "lab-notebook-800": (1100, 900, False),
+           "notebook7-1280x800": (1280, 800, True)}
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    notebooks = {"explore.ipynb": NOTEBOOK_CELLS, "nb7.ipynb": NB7_CELLS}
-    with jupyter_lab(tmp_path_factory.mktemp("lab"), notebooks) as served:
+    with jupyter_lab(tmp_path_factory.mktemp("lab"), NOTEBOOKS) as served:
         yield served
 
 
@@ -43,19 +53,22 @@ def browser():
         browser.close()
 
 
-def _open(browser, lab, name: str, classic: bool = False):
+def open_notebook(browser, lab, name: str, size=(1400, 900), classic: bool = False):
     base, token, _ = lab
-    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    page = browser.new_page(viewport={"width": size[0], "height": size[1]})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)) if "gx" in str(e) or "explorer" in str(e) else None)
+    page.gx_errors = errors
     run_notebook(page, base, token, name, "GX-READY", classic=classic)
-    page.wait_for_function("() => Number(document.querySelector('.gx-live-canvas')?.dataset.seq || 0) >= 1",
+    page.wait_for_function("() => Number(document.querySelector('.gx-live-canvas')?.dataset.seq || -1) >= 1",
                            timeout=60000)
+    page.locator(".gx-root").scroll_into_view_if_needed()
     return page
 
 
-@pytest.fixture(scope="module")
-def page(browser, lab):
-    page = _open(browser, lab, "explore.ipynb")
-    yield page
+def shutdown(page, classic=False):
+    if not classic:
+        page.evaluate("() => window.jupyterapp.commands.execute('kernelmenu:shutdown')")
     page.close()
 
 
@@ -68,54 +81,112 @@ PIXELS = """() => {
     sum += (d[i] + 3 * d[i + 1] + 7 * d[i + 2]) * ((i / 4) % 97 + 1);
     min = Math.min(min, v); max = Math.max(max, v);
   }
-  return {sum, min, max, seq: Number(c.dataset.seq), w: c.width, h: c.height};
+  return {sum, min, max, seq: Number(c.dataset.seq)};
+}"""
+
+LAYOUT = """() => {
+  const root = document.querySelector('.gx-root');
+  const area = root.closest('.jp-OutputArea-output') || root.parentElement;
+  const a = area.getBoundingClientRect();
+  const outside = [];
+  for (const el of root.querySelectorAll('button, input, select, textarea, canvas, .gx-slider, .gx-grow')) {
+    const b = el.getBoundingClientRect();
+    if (!b.width || !b.height) continue;  // in a tab that is not shown
+    if (b.left < a.left - 0.5 || b.right > a.right + 0.5)
+      outside.push(`${el.className || el.tagName} ${b.left}-${b.right}`);
+  }
+  const c = root.querySelector('.gx-live-canvas').getBoundingClientRect();
+  return {outside, area: [a.left, a.right], canvas: [c.width, c.height],
+          hscroll: [area.scrollWidth - area.clientWidth, root.scrollWidth - root.clientWidth],
+          fileBrowser: !!document.querySelector('.jp-FileBrowser:not(.lm-mod-hidden)')};
 }"""
 
 
-def test_canvas_shows_a_generated_image(page):
+@pytest.mark.parametrize("window", list(WINDOWS))
+def test_every_control_fits_the_window(browser, lab, window):
+    width, height, classic = WINDOWS[window]
+    page = open_notebook(browser, lab, "explore.ipynb" if not classic else "nb7.ipynb", (width, height), classic)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for tab in ("explore", "find", "label", "export"):
+        page.locator(f".gx-tab-{tab}").click()
+        time.sleep(0.8)
+        box = page.evaluate(LAYOUT)
+        assert not box["outside"], (window, tab, box)
+        assert box["hscroll"] == [0, 0], (window, tab, box)
+        assert box["canvas"][1] >= 256, (window, box)
+        page.screenshot(path=str(SHOTS / f"{window}-{tab}.png"))
+        if not classic:
+            assert box["fileBrowser"], "the default Lab window has the file browser open"
+    assert not page.gx_errors
+    shutdown(page, classic)
+
+
+@pytest.fixture(scope="module")
+def page(browser, lab):
+    page = open_notebook(browser, lab, "explore.ipynb")
+    yield page
+    shutdown(page)
+
+
+def test_canvas_shows_generated_digits(page):
     px = page.evaluate(PIXELS)
-    assert px["w"] >= 256 and px["h"] >= 128  # two 32x32 samples, upscaled
     assert px["min"] < 30 and px["max"] > 200  # a digit: dark background, bright strokes
 
 
-def test_moving_a_slider_changes_the_pixels(page):
+def test_arrow_keys_on_a_slider_change_the_pixels(page):
+    page.locator(".gx-tab-explore").click()
     before = page.evaluate(PIXELS)
-    handle = page.locator(".gx-slider-0 .noUi-handle")
-    handle.focus()
+    slider = page.locator(".gx-slider-0 input[type=range]")
+    slider.focus()
     for _ in range(15):
-        handle.press("ArrowRight")
+        slider.press("ArrowRight")
     page.wait_for_function(f"() => Number(document.querySelector('.gx-live-canvas').dataset.seq) > {before['seq']}",
                            timeout=30000)
     time.sleep(1.0)  # let the last frame of the burst land
-    after = page.evaluate(PIXELS)
-    assert after["sum"] != before["sum"]
+    assert page.evaluate(PIXELS)["sum"] != before["sum"]
+    assert page.locator(".gx-slider-0 .gx-readout").inner_text() == "0.90"  # 15 steps of 3/50
+    assert page.locator(".gx-explorer").count() == 1 and page.locator(".jp-Cell").count() == 2  # no cell inserted
 
 
-def test_sefa_button_fills_the_sliders(page):
-    k_box = page.locator(".gx-explorer .widget-inline-hbox:has-text('K') input").first
-    k_box.fill("5")
-    k_box.press("Enter")
-    page.locator(".gx-sefa").click()
-    page.wait_for_selector(".gx-status:has-text('SeFa: 5 directions')", timeout=30000)
-    page.wait_for_function("() => document.querySelectorAll('.gx-sliders .noUi-handle').length === 5",
-                           timeout=30000)
+def test_a_refused_value_is_said_and_put_back(page):
+    seed = page.locator(".gx-seed")
+    seed.fill("abc")
+    seed.press("Enter")
+    page.wait_for_selector(".gx-status.gx-error:has-text('seed must be a whole number')", timeout=30000)
+    page.wait_for_function("() => document.querySelector('.gx-seed').value === '0'")
 
 
-def test_typed_label_is_saved_to_disk(page, lab):
+def test_sefa_proposes_and_apply_keeps_the_named_direction(page, lab):
     from ganexplorer import DirectionBank
 
-    name = page.locator(".gx-name input")
+    page.locator(".gx-tab-label").click()
+    name = page.locator(".gx-grow-0 .gx-name-input")
     name.fill("thickness")
     name.press("Enter")
     page.wait_for_selector(".gx-status:has-text('thickness')", timeout=30000)
+    page.locator(".gx-tab-find").click()
+    page.locator(".gx-k").fill("5")
+    page.locator(".gx-sefa").click()
+    page.wait_for_selector(".gx-proposal img", timeout=30000)
+    assert page.locator(".gx-tab-explore").count() == 1 and DirectionBank.load(lab[2] / "bank.gxb").labels[0] == \
+        "thickness"
+    assert len(DirectionBank.load(lab[2] / "bank.gxb")) == 10  # the proposal alone changed nothing
+    page.locator(".gx-apply").click()
+    page.wait_for_selector(".gx-status:has-text('applied SeFa')", timeout=30000)
     bank = DirectionBank.load(lab[2] / "bank.gxb")
-    assert bank.labels[0] == "thickness"
-    page.screenshot(path=str(lab[2] / "explorer.png"), full_page=True)
+    assert bank.labels[0] == "thickness" and len(bank) == 6
+    page.locator(".gx-tab-explore").click()
+    assert page.locator(".gx-slider").count() == 6
+    page.locator(".gx-tab-find").click()
+    page.locator(".gx-undo").click()
+    page.wait_for_selector(".gx-status:has-text('undone')", timeout=30000)
+    assert len(DirectionBank.load(lab[2] / "bank.gxb")) == 10
 
 
 def test_dragging_on_the_pad_moves_the_image(page):
+    page.locator(".gx-tab-explore").click()
     before = page.evaluate(PIXELS)
-    box = page.locator(".gx-pad").first.bounding_box()
+    box = page.locator(".gx-pad").bounding_box()
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     page.mouse.down()
     page.mouse.move(box["x"] + box["width"] * 0.95, box["y"] + box["height"] * 0.05, steps=8)
@@ -124,13 +195,83 @@ def test_dragging_on_the_pad_moves_the_image(page):
                            timeout=30000)
     time.sleep(1.0)
     assert page.evaluate(PIXELS)["sum"] != before["sum"]
-    page.screenshot(path=str(Path(__file__).parent.parent / ".pytest_cache" / "explorer_pad.png"), full_page=True)
 
 
-def test_works_in_notebook_7_too(browser, lab):
-    page = _open(browser, lab, "nb7.ipynb", classic=True)
+def test_export_shows_the_path_a_link_and_a_preview(page, lab):
+    page.locator(".gx-tab-export").click()
+    page.locator(".gx-export-gif").click()
+    page.wait_for_selector(".gx-export img", timeout=60000)
+    path = page.locator(".gx-export .gx-path").first.inner_text()
+    assert Path(path).is_absolute() and Path(path).exists() and path.endswith(".gif")
+    assert page.locator(".gx-export a.gx-download").first.get_attribute("href").startswith("blob:")
+    page.locator(".gx-export-mp4").click()
+    page.wait_for_selector(".gx-export video", timeout=60000)
+
+
+def test_gallery_labels_ten_directions_by_keyboard_alone(browser, lab):
+    from ganexplorer import DirectionBank
+
+    page = open_notebook(browser, lab, "big.ipynb")
+    assert page.locator(".gx-showing").inner_text().startswith("showing 24 of 64")
+    page.locator(".gx-show-all").click()
+    assert page.locator(".gx-slider").count() == 64
+    start = time.perf_counter()
+    page.locator(".gx-tab-label").click()
+    page.wait_for_function("() => Number(document.querySelector('.gx-gallery')?.dataset.thumbs || 0) >= 8",
+                           timeout=30000)
+    print(f"gallery open -> first thumbnails: {time.perf_counter() - start:.2f} s")
+    page.locator(".gx-grow-0").focus()
+    for i in range(10):
+        page.keyboard.press("Enter")
+        page.keyboard.type(f"name {i}")
+        page.keyboard.press("Enter")
+    page.keyboard.press("ArrowUp")  # back to row 9
+    page.keyboard.press("s")
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        bank = DirectionBank.load(lab[2] / "big.gxb")
+        if bank.labels[:10] == [f"name {i}" for i in range(10)] and bank.starred[9]:
+            break
+        time.sleep(0.3)
+    assert bank.labels[:10] == [f"name {i}" for i in range(10)] and bank.starred[9]
+    page.locator(".gx-filter-unnamed").click()
+    assert page.locator(".gx-grow").count() == 54
+    page.screenshot(path=str(SHOTS / "gallery-keyboard.png"))
+    shutdown(page)
+
+
+def test_notebook_7_slider_moves_by_keyboard(browser, lab):
+    page = open_notebook(browser, lab, "nb7.ipynb", (1280, 800), classic=True)
     px = page.evaluate(PIXELS)
-    assert px["max"] > 100 and px["min"] < 30  # a coloured ellipse on black
-    page.locator(".gx-sefa").click()
-    page.wait_for_selector(".gx-status:has-text('SeFa: 10 directions')", timeout=30000)
+    assert px["max"] > 100 and px["min"] < 30  # coloured ellipses on black
+    slider = page.locator(".gx-slider-0 input[type=range]")
+    slider.focus()
+    for _ in range(10):
+        slider.press("ArrowLeft")
+    page.wait_for_function(f"() => Number(document.querySelector('.gx-live-canvas').dataset.seq) > {px['seq']}",
+                           timeout=30000)
+    time.sleep(1.0)
+    assert page.evaluate(PIXELS)["sum"] != px["sum"]
+    page.close()
+
+
+def test_a_saved_notebook_shows_the_last_frame_without_a_kernel(browser, lab):
+    base, token, work = lab
+    page = open_notebook(browser, lab, "explore.ipynb")
+    frame = page.evaluate(PIXELS)
+    page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
+    time.sleep(1.5)
+    shutdown(page)
+    saved = json.loads((work / "explore.ipynb").read_text())
+    state = saved["metadata"]["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    assert any(m["state"].get("snapshot") is not None or "snapshot" in str(m.get("buffers", ""))
+               for m in state.values() if m["model_name"] == "AnyModel")
+    for session in json.loads(urllib.request.urlopen(f"{base}/api/sessions?token={token}").read()):
+        req = urllib.request.Request(f"{base}/api/sessions/{session['id']}?token={token}", method="DELETE")
+        urllib.request.urlopen(req)
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.goto(f"{base}/lab/workspaces/reopen/tree/explore.ipynb?token={token}")
+    page.wait_for_function("() => document.querySelector('.gx-live-canvas')?.dataset.seq === '0'", timeout=60000)
+    again = page.evaluate(PIXELS)
+    assert again["max"] > 200 and again["min"] < 30 and again["sum"] == frame["sum"]
     page.close()

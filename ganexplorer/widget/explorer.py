@@ -157,7 +157,7 @@ class Explorer(anywidget.AnyWidget):
             "bank_path": str(self.bank_path) if self.bank_path else None}
         self.z = self.generator.sample_latents(samples, seed)
         self.on_msg(self._on_message)
-        self.observe(self._shifts_changed, "shifts")
+        self.observe(self._on_shifts, "shifts")
         self._set_bank(bank)
         self._say(f"{len(bank)} directions on the sliders. Drag one, or find new directions under "
                   "'Find directions'; name them under 'Label'.")
@@ -228,12 +228,17 @@ class Explorer(anywidget.AnyWidget):
         if self._last_frame is not None:
             self.snapshot = png_bytes(self._last_frame[2])
 
-    def _shifts_changed(self, change: dict) -> None:
+    def _on_shifts(self, change: dict) -> None:
         if self._quiet:
             return
         new = list(change["new"])
-        if len(new) != len(self.bank) or not all(np.isfinite(v) for v in new):
-            self.shifts = list(change["old"]) if len(change["old"]) == len(self.bank) else [0.0] * len(self.bank)
+        if len(new) != len(self.bank) or not all(np.isfinite(v) for v in new):  # stale or broken: keep ours
+            old = list(change["old"])
+            self._quiet = True
+            try:
+                self.shifts = old if len(old) == len(self.bank) else [0.0] * len(self.bank)
+            finally:
+                self._quiet = False
             return
         self._render()
 
