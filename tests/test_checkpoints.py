@@ -74,3 +74,102 @@ def test_cli_passes_family_options(tmp_path, capsys):
     assert "recognised formats" in capsys.readouterr().err
     assert main(["sefa", "--model", "mnist", "--option", "space=w", "--device", "cpu"]) == 2
     assert "allowed are none" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------ the restricted unpickler under attack (issue 14)
+def _legacy_storage_bytes(numel_op: bytes | None = None) -> bytes:
+    """A 2-float storage as the official pickles hold it (legacy torch.save); ``numel_op`` replaces the
+    declared element count (the pickle op ``K\\x02``)."""
+    import io
+    import warnings
+
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # TypedStorage is deprecated (the official pickles hold them)
+        torch.save(torch.arange(2.0).storage(), buf, _use_new_zipfile_serialization=False)
+    data = buf.getvalue()
+    assert b"K\x02N" in data
+    return data if numel_op is None else data.replace(b"K\x02N", numel_op + b"N", 1)
+
+
+class _Call:
+    """Pickles as ``func(*args)``."""
+
+    def __init__(self, func, *args):
+        self.func, self.args = func, args
+
+    def __reduce__(self):
+        return self.func, self.args
+
+
+def _storage_pickle(offset: int, size: tuple = (4,)) -> bytes:
+    import collections
+    import pickle
+
+    from torch.storage import _load_from_bytes
+
+    storage = _Call(_load_from_bytes, _legacy_storage_bytes())
+    return pickle.dumps(_Call(torch._utils._rebuild_tensor_v2, storage, offset, size, (1,), False,
+                              collections.OrderedDict()), protocol=2)
+
+
+def _big_storage_pickle() -> bytes:
+    import pickle
+
+    from torch.storage import _load_from_bytes
+    return pickle.dumps(_Call(_load_from_bytes, _legacy_storage_bytes(b"J\x00\x00\x00\x40")), protocol=2)
+
+
+# name -> (pickle bytes, what the refusal says); every one was accepted by the C unpickler before issue 14
+SETATTR = b"N}X\x05\x00\x00\x00pwnedK\x01s\x86b."  # BUILD (None, {'pwned': 1}): setattr on what is on the stack
+PICKLE_ATTACKS = {
+    "setattr on PersistentObject": (b"\x80\x02ctorch_utils.persistence\n_reconstruct_persistent_obj\n" + SETATTR,
+                                    "did not create"),
+    "replace PersistentObject.__init__": (
+        b"\x80\x02ctorch_utils.persistence\n_reconstruct_persistent_obj\nN}X\x08\x00\x00\x00__init__"
+        b"c_codecs\nencode\ns\x86b.", "did not create"),
+    "setattr on EasyDict": (b"\x80\x02cdnnlib.util\nEasyDict\n" + SETATTR, "did not create"),
+    "rewrite _numpy_reconstruct.__defaults__": (
+        b"\x80\x02cnumpy.core.multiarray\n_reconstruct\nN}X\x0c\x00\x00\x00__defaults__K\x01K\x02\x86s\x86b.",
+        "did not create"),
+    "bytearray(2**31)": (b"\x80\x02cbuiltins\nbytearray\n\x8a\x05\x00\x00\x00\x80\x00\x85R.", "bytearray\\(int\\)"),
+    "torch.Tensor(2**30)": (b"\x80\x02ctorch\nTensor\n\x8a\x04\x00\x00\x00\x40\x85R.",
+                            "torch.Tensor\\(...\\) directly"),
+    "NEWOBJ torch.Tensor(2**30)": (b"\x80\x02ctorch\nTensor\n\x8a\x04\x00\x00\x00\x40\x85\x81.", "through __new__"),
+    "numpy _reconstruct shape 2**30": (
+        b"\x80\x02cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\n\x8a\x04\x00\x00\x00\x40\x85C\x01b\x87R.",
+        "numpy array of shape"),
+    "BINBYTES8 of 2**40": (b"\x80\x04\x8e" + (2**40).to_bytes(8, "little") + b"x.", "declares 1099511627776 bytes"),
+    "BYTEARRAY8 of 2**33": (b"\x80\x05\x96" + (2**33).to_bytes(8, "little") + b"x.", "bytearray of 8589934592"),
+    "tensor offset 2**30 past an 8-byte storage": (_storage_pickle(2**30), "reaches element 1073741828 of a storage "
+                                                                           "of 2 elements"),
+    "legacy storage declaring 2**30 elements": (_big_storage_pickle(), "declares 1073741824 elements"),
+}
+
+
+@pytest.mark.parametrize("name", list(PICKLE_ATTACKS))
+def test_pickle_attacks_are_refused_and_change_nothing(tmp_path, name):
+    """Issue 14: BUILD set attributes on allowed classes and functions for the rest of the process, and
+    37-byte pickles allocated 2-4 GiB."""
+    import resource
+
+    from ganexplorer.generators import pickles
+
+    data, message = PICKLE_ATTACKS[name]
+    path = tmp_path / "attack.pkl"
+    path.write_bytes(data)
+    watched = (pickles.PersistentObject, pickles.EasyDict, pickles._numpy_reconstruct)
+    before = [dict(vars(x)) for x in watched] + [pickles._numpy_reconstruct.__defaults__]
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(ValueError, match=message):
+        pickles.load_pickle(path)
+    assert [dict(vars(x)) for x in watched] + [pickles._numpy_reconstruct.__defaults__] == before
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss < 200_000  # KiB: nothing near a GiB
+
+
+def test_a_storage_pickle_within_bounds_still_loads(tmp_path):
+    from ganexplorer.generators.pickles import load_pickle
+
+    path = tmp_path / "ok.pkl"
+    path.write_bytes(_storage_pickle(0, (2,)))  # size (2,) at offset 0: fits
+    assert torch.equal(load_pickle(path), torch.arange(2.0))
