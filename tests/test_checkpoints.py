@@ -173,3 +173,37 @@ def test_a_storage_pickle_within_bounds_still_loads(tmp_path):
     path = tmp_path / "ok.pkl"
     path.write_bytes(_storage_pickle(0, (2,)))  # size (2,) at offset 0: fits
     assert torch.equal(load_pickle(path), torch.arange(2.0))
+
+
+def test_a_whole_module_checkpoint_is_refused_naming_its_class(tmp_path, monkeypatch):
+    """Issue 14: torch >= 2.6 words it "Unsupported global: GLOBAL model.Generator ..."; the message said
+    "(global: GLOBAL)" instead of naming model.Generator."""
+    import sys
+    import types
+
+    from ganexplorer.generators.checkpoints import refused_global
+
+    model = types.ModuleType("model")
+
+    class Generator(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = torch.nn.Linear(2, 2)
+
+    Generator.__module__, Generator.__qualname__ = "model", "Generator"
+    model.Generator = Generator
+    monkeypatch.setitem(sys.modules, "model", model)
+    torch.save(Generator(), tmp_path / "g_ema.pt")
+    torch.save({"g_ema": Generator()}, tmp_path / "wrapped.pt")
+    for name in ("g_ema.pt", "wrapped.pt"):
+        with pytest.raises(ValueError, match=r"holds Python objects, not just tensors \(model\.Generator\).*"
+                                             r"save model\.state_dict\(\) instead") as err:
+            load_generator(tmp_path / name)
+        assert "GLOBAL)" not in str(err.value)
+    # the wordings of the torch versions we support
+    assert refused_global("Unsupported global: GLOBAL model.Generator was not an allowed global") == "model.Generator"
+    assert refused_global("Trying to load unsupported GLOBAL posix.system whose module posix is blocked.") == \
+        "posix.system"
+    assert refused_global("Unsupported class model.Generator") == "model.Generator"
+    assert refused_global("Unsupported global: model.Generator") == "model.Generator"
+    assert refused_global("magic number mismatch") is None

@@ -45,17 +45,32 @@ def _family(name: str):
     return importlib.import_module(f".{name}", __package__)
 
 
+def refused_global(message: str) -> str | None:
+    """The Python object (``module.Name``) a weights-only load refused, from torch's message: "Unsupported
+    global: GLOBAL model.Generator was not an allowed global" (torch >= 2.4), "Trying to load unsupported GLOBAL
+    posix.system" (blocked modules), "Unsupported class model.Generator" (older)."""
+    for pattern in (r"GLOBAL ([A-Za-z_][\w.]*)", r"[Uu]nsupported class ([A-Za-z_][\w.]*)",
+                    r"[Uu]nsupported global: ([A-Za-z_][\w.]*)"):
+        found = re.search(pattern, message)
+        if found:
+            return found.group(1).rstrip(".")
+    return None
+
+
 def _read_torch(path: Path) -> Any:
     try:
         with torch.serialization.safe_globals([argparse.Namespace]):
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        asks = re.search(r"(GLOBAL [\w.]+|global: [\w.]+)", str(exc))
-        if asks is None:
+        name = refused_global(str(exc))
+        if name is None:
             raise ValueError(f"{path} is not a readable torch checkpoint (damaged or not a torch file)") from None
-        raise ValueError(f"refused to load {path}: it holds Python objects, not just tensors ({asks.group(1)}), "
-                         f"and unpickling them could run code. Load it yourself only if you trust it, then wrap "
-                         f"the module: {WRAP_RECIPE}") from None
+        module = name.rsplit(".", 1)[0] not in ("posix", "nt", "os", "builtins", "subprocess", "sys")
+        advice = (" If it is a whole module saved with torch.save(model), save model.state_dict() instead."
+                  if module else "")
+        raise ValueError(f"refused to load {path}: it holds Python objects, not just tensors ({name}), "
+                         f"and unpickling them could run code.{advice} Load it yourself only if you trust it, then "
+                         f"wrap the module: {WRAP_RECIPE}") from None
     except (RuntimeError, OSError, EOFError) as exc:
         raise ValueError(f"{path} is not a readable torch checkpoint ({exc})") from exc
 
