@@ -584,6 +584,15 @@ function render({ model, el }) {
       for (const e of entries) if (e.isIntersecting) wantRow(Number(e.target.dataset.k));
     }, { root: gallery, rootMargin: "300px" });
     rows.forEach((r) => observer.observe(r));
+    // Small generators render a gallery page in milliseconds: fetch every row's thumbnails after those in view,
+    // so scrolling never shows an empty row. Large ones load as rows come into view.
+    if (info.prefetch_thumbnails) {
+      setTimeout(() => {
+        const missing = shown.map(([k]) => k).filter((k) => !thumbs.has(k) && !requested.has(k));
+        missing.forEach((k) => requested.add(k));
+        if (missing.length) cmd("request_thumbnails", { indices: missing });
+      }, 60);
+    }
     if (focusK !== null && rowEls.has(focusK)) {
       const row = rowEls.get(focusK);
       if (focusIsName) {
@@ -603,7 +612,8 @@ function render({ model, el }) {
     if (thumbTimer) return;
     thumbTimer = setTimeout(() => {
       thumbTimer = null;
-      const ks = [...wantThumbs];
+      const ks = [...wantThumbs].filter((k) => !requested.has(k));
+      ks.forEach((k) => requested.add(k));
       wantThumbs = new Set();
       if (ks.length) cmd("request_thumbnails", { indices: ks });
       const ss = [...wantSuggest].filter((i) => !asked.has(i));
@@ -614,6 +624,7 @@ function render({ model, el }) {
   }
   let wantSuggest = new Set();
   const asked = new Set();
+  const requested = new Set(); // thumbnails asked for and not yet arrived
   function requestVisible() { /* the IntersectionObserver asks for what comes into view */ }
 
   function onThumbs(msg, buffers) {
@@ -623,6 +634,7 @@ function render({ model, el }) {
       const url = URL.createObjectURL(new Blob([bytesOf(buffers[i])], { type: "image/png" }));
       const t = { url, shifts: row.shifts, key: row.key, width: 0 };
       thumbs.set(row.k, t);
+      requested.delete(row.k);
       const el = rowEls.get(row.k);
       if (el) fillThumb(el.querySelector(".gx-thumbs"), t);
     });
@@ -631,7 +643,7 @@ function render({ model, el }) {
 
   function staleThumbs(msg) {
     const ks = msg.k === undefined ? [...thumbs.keys()] : [msg.k];
-    for (const k of ks) { const t = thumbs.get(k); if (t) URL.revokeObjectURL(t.url); thumbs.delete(k); }
+    for (const k of ks) { const t = thumbs.get(k); if (t) URL.revokeObjectURL(t.url); thumbs.delete(k); requested.delete(k); }
     if (msg.k === undefined) asked.clear();
     gallery.dataset.thumbs = String(thumbs.size);
     if (currentTab === "label") renderGallery();

@@ -154,6 +154,7 @@ class Explorer(anywidget.AnyWidget):
             "classes": int(getattr(module, "num_classes", 0)) if hasattr(module, "class_index") else 0,
             "deformators": ["ortho"] + [d for d in DEFORMATORS if d != "ortho"],
             "max_samples": values.MAX_SAMPLES, "max_steps": values.MAX_STEPS,
+            "prefetch_thumbnails": h * w <= 128 * 128,  # every row's thumbnails at once: cheap for small images
             "bank_path": str(self.bank_path) if self.bank_path else None}
         self.z = self.generator.sample_latents(samples, seed)
         self.on_msg(self._on_message)
@@ -463,9 +464,8 @@ class Explorer(anywidget.AnyWidget):
             del self._suggest_wanted[:8]
             if not chunk:
                 continue
-            try:
-                with self._lock:
-                    found = suggest_labels(self.generator, bank.select(chunk), n=8)
+            try:  # no lock: the generator is only read, and slider frames and thumbnails must not wait
+                found = suggest_labels(self.generator, bank.select(chunk), n=8)
             except Exception as exc:  # noqa: BLE001 - shown, the gallery works without suggestions
                 self._say(f"could not suggest names: {type(exc).__name__}: {exc}", "warn")
                 return
