@@ -371,7 +371,9 @@ function render({ model, el }) {
   curve.setAttribute("class", "gx-curve");
   curve.setAttribute("viewBox", "0 0 300 90");
   curve.setAttribute("preserveAspectRatio", "none");
-  const progressBox = h("div", { class: "gx-progress", hidden: true }, progressBar, runText, curve);
+  const legend = h("div", { class: "gx-keys gx-legend" }, h("span", { style: "color:#1976d2" }, "━ reconstructor accuracy (0–1)"),
+    "  ", h("span", { style: "color:#ef6c00" }, "━ shift error (scaled)"), "  ", h("span", { style: "color:#999" }, "┅ chance"));
+  const progressBox = h("div", { class: "gx-progress", hidden: true }, progressBar, runText, curve, legend);
   const hint = h("div", { class: "gx-hint", hidden: true });
   const proposalsBox = h("div", { class: "gx-proposals" });
   const undoBtn = h("button", { class: "gx-btn gx-undo", onclick: () => cmd("undo") }, "Undo last apply");
