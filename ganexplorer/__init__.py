@@ -11,6 +11,7 @@ from .directions import (
     rca_comparison,
     sefa,
 )
+from .directions.describe import describe
 from .generators import ZOO, Generator, load_generator
 
 __version__ = "0.1.0"
@@ -23,5 +24,5 @@ def __getattr__(name: str):
 
         return Explorer
     raise AttributeError(f"module 'ganexplorer' has no attribute {name!r}")
-__all__ = ["DirectionBank", "DiscoveryTrainer", "Explorer", "Generator", "ZOO", "coordinate_directions", "discover",
-           "load_generator", "pca", "random_directions", "rca", "rca_comparison", "sefa", "__version__"]
+__all__ = ["DirectionBank", "DiscoveryTrainer", "Explorer", "Generator", "ZOO", "coordinate_directions", "describe",
+           "discover", "load_generator", "pca", "random_directions", "rca", "rca_comparison", "sefa", "__version__"]

@@ -181,7 +181,7 @@ def cmd_rca(args) -> None:
 
     g = _generator(args)
     rows = rca_comparison(g, k=args.k, steps=args.steps, deformators=args.deformators.split(","),
-                          seed=args.seed, lr=args.lr, progress=True)
+                          seed=args.seed, lr=args.lr, n_eval=args.n_eval, progress=True)
     print(format_table(rows))
 
 
@@ -279,6 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=2000)
     p.add_argument("-k", type=int, default=None)
     p.add_argument("--deformators", default="ortho,unit-norm,random,coordinate")
+    p.add_argument("--n-eval", type=int, default=2048, help="fresh pairs each RCA is measured on (default: 2048)")
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--seed", type=int, default=0)
 
