@@ -56,6 +56,7 @@ ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,32}")
 DIRECTIONS_FILE = re.compile(r"directions(\.\d{1,12})?\.safetensors")
 LOCK_TIMEOUT = 60.0
 MAX_SHIFT_RANGE = 1e4
+MAX_SHIFT = 1e6  # |shift| beyond this is no slider value (and overflows any generator)
 
 
 class BankConflict(ValueError):
@@ -456,7 +457,7 @@ class DirectionBank:
                 try:
                     path.parent.mkdir(parents=True, exist_ok=True)
                     held = FileLock(str(lock.lock_file), thread_local=False)
-                    held.acquire(timeout=timeout)
+                    held.acquire(timeout=timeout, poll_interval=0.005)
                     lock.file = held
                 except Timeout:
                     raise TimeoutError(f"{path} is held by another process for more than {timeout:g} s (lock file "
@@ -543,8 +544,7 @@ class DirectionBank:
         shifts = torch.as_tensor(shifts, dtype=torch.float32, device=self.device)
         if shifts.shape[-1] != len(self) or shifts.ndim not in (1, 2):
             raise ValueError(f"shifts must have shape ({len(self)},) or (N, {len(self)}), got {tuple(shifts.shape)}")
-        if not torch.isfinite(shifts).all():
-            raise ValueError("shifts contain NaN or inf: every slider value must be a finite number")
+        _check_shifts(shifts)
         z, offsets = self._aligned(z, self.offsets(shifts))
         return z + offsets
 
@@ -552,8 +552,7 @@ class DirectionBank:
         """Latents ordered (direction, sample, shift), flattened: every latent of z moved along each direction
         by each shift; (K * N * S, d) or, when layered, (K * N * S, num_layers, d)."""
         steps = torch.as_tensor(list(shifts), dtype=torch.float32, device=self.device)
-        if not torch.isfinite(steps).all():
-            raise ValueError("shifts contain NaN or inf")
+        _check_shifts(steps)
         onehot = torch.eye(len(self), device=self.device)[[self._index(k) for k in directions]]  # (K, Kbank)
         z, offsets = self._aligned(z, self.offsets(onehot[:, None, :] * steps[None, :, None]))  # (K, S, [L,] d)
         lat = z[None, :, None] + offsets[:, None]
@@ -707,6 +706,15 @@ class DirectionBank:
         if autosave:
             bank.autosave_path = path
         return bank
+
+
+def _check_shifts(shifts: torch.Tensor) -> None:
+    if not torch.isfinite(shifts).all():
+        raise ValueError("shifts contain NaN or inf: every slider value must be a finite number")
+    largest = float(shifts.abs().max()) if shifts.numel() else 0.0
+    if largest > MAX_SHIFT:
+        raise ValueError(f"a shift of {largest:.3g} is out of range: shifts must be within ±{MAX_SHIFT:g} (slider "
+                         f"ranges are a few units)")
 
 
 def _glob_escape(name: str) -> str:

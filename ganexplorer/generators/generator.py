@@ -16,6 +16,7 @@ from torch import nn
 from ..device import resolve_device
 
 PIXELS_PER_CALL = 1 << 22  # images per forward by default: 4 at 1024x1024, 64 at 256x256, 4096 at 32x32
+MAX_LATENT = 1e6  # |latent| beyond this is no sample of any generator (N(0, I) stays within about 6)
 
 
 def _render_dtype(dtype: str | torch.dtype) -> torch.dtype:
@@ -90,12 +91,21 @@ class Generator:
             raise ValueError(f"latents must have shape {expected} for {self.name}, got {tuple(z.shape)}")
         if not torch.isfinite(z).all():
             raise ValueError("latents contain NaN or inf: check the shifts and the latent you passed")
+        largest = float(z.abs().max()) if z.numel() else 0.0
+        if largest > MAX_LATENT:
+            raise ValueError(f"latents reach {largest:.3g}, out of the range a generator can render: every value "
+                             f"must be within ±{MAX_LATENT:g} (N(0, I) latents stay within about ±6); check the "
+                             f"shifts and the latent you passed")
         return z
 
     def _check_images(self, images: torch.Tensor, n: int) -> None:
         if images.ndim != 4 or images.shape[0] != n or images.shape[1] not in (1, 3):
             raise ValueError(f"{self.name} returned a tensor of shape {tuple(images.shape)} for {n} latents; "
                              "a generator must return images (N, C, H, W) with C = 1 or 3, values in [-1, 1]")
+        if not torch.isfinite(images).all():
+            half = " at reduced precision: try dtype='float32'" if self.dtype != torch.float32 else ""
+            raise ValueError(f"{self.name} returned NaN or inf pixels for these latents (they overflowed inside "
+                             f"the network{half}): use smaller shifts or latents")
 
     def _auto_batch(self) -> int:
         """Images per forward when the caller does not say: a pixel budget, so a 1024x1024 generator renders 4
