@@ -1,7 +1,12 @@
 """Deformators: the direction matrix A (K directions in a d-dim latent) and the constraint it keeps.
 
 - ``linear``: A is free (shift = eps * A e_k; directions may change length).
-- ``unit-norm``: every column has unit length (reference "proj": the shift has norm |eps|).
+- ``unit-norm``: every column has unit length, shift = eps * A e_k / |A e_k| (norm |eps|, symmetric in the sign of
+  eps, so every direction is one fixed vector, which is what a bank stores and a slider moves along).
+- ``proj``: the reference's "proj" deformator, kept for faithfulness: a linear layer *with a bias*, weight
+  initialised 0.1 * N(0, 1), and the output rescaled to norm |eps|: shift = |eps| (eps a_k + b) / |eps a_k + b|.
+  Because of the bias, a shift by -eps is not the mirror of +eps and a small shift leans towards b; the bank
+  stores the large-|eps| limit a_k / |a_k|. ``unit-norm`` is the same constraint without that ambiguity.
 - ``ortho``: orthonormal columns for any K <= d, via torch's ``parametrizations.orthogonal``.
 - ``random`` / ``coordinate``: fixed baselines (a random orthonormal A; the latent axes), never trained.
 """
@@ -12,7 +17,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrizations
 
-DEFORMATORS = ("linear", "unit-norm", "ortho", "random", "coordinate")
+DEFORMATORS = ("linear", "unit-norm", "proj", "ortho", "random", "coordinate")
 FIXED = ("random", "coordinate")
 
 
@@ -45,6 +50,11 @@ class Deformator(nn.Module):
             self.register_buffer("fixed", torch.eye(latent_dim)[:k].clone())
         elif kind == "random":
             self.register_buffer("fixed", init)
+        elif kind == "proj":  # the reference's initialisation: 0.1 N(0, 1) weight, torch's default bias
+            gen = torch.Generator().manual_seed(seed) if seed is not None else None
+            self.linear = nn.Linear(k, latent_dim, bias=True)
+            with torch.no_grad():
+                self.linear.weight.copy_(0.1 * torch.randn(latent_dim, k, generator=gen))
         else:
             self.linear = nn.Linear(k, latent_dim, bias=False)  # weight (d, k): columns are directions
             if kind == "ortho":
@@ -63,8 +73,11 @@ class Deformator(nn.Module):
         if not self.trainable:
             return self.fixed
         rows = self.linear.weight.T
-        return nn.functional.normalize(rows, dim=1) if self.kind == "unit-norm" else rows
+        return nn.functional.normalize(rows, dim=1) if self.kind in ("unit-norm", "proj") else rows
 
     def forward(self, index: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
         """Latent shifts (B, d) for direction indices (B,) and shifts (B,): a gather, no one-hot loop."""
+        if self.kind == "proj":
+            out = self.linear.weight.T[index] * shift[:, None] + self.linear.bias
+            return out * (shift.abs() / out.norm(dim=1).clamp_min(1e-12))[:, None]
         return self.directions()[index] * shift[:, None]

@@ -1,13 +1,16 @@
 """Unsupervised latent discovery (Voynov & Babenko, 2020): train A and R so that R can tell, from the pair
 G(z), G(z + eps A e_k), which direction k moved and by how much.
 
-Why it is fast (vs the reference): G is frozen (no weight gradients) and renders z and z + shift in one
-batched call; shifts are a gather, not a Python loop; metrics accumulate on the device and are read once
-every ``log_every`` steps; fixed-A baselines skip the backward pass through G entirely.
+Why it is fast (vs the reference, measured in ``benchmarks/discovery.py``): G is frozen (no weight gradients);
+the base half G(z) is rendered without autograd (only the shifted half needs gradients through G to reach A);
+shifts are a gather, not a Python loop; metrics accumulate on the device and are read once every ``log_every``
+steps; fixed-A baselines render both halves in one batched call without autograd. Optional levers:
+``shifts_per_latent`` (several shifts reuse one base image) and ``compile``.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 import warnings
@@ -20,9 +23,18 @@ import torch.nn.functional as F
 
 from ...files import atomic_write
 from ..bank import DirectionBank
-from .deformators import Deformator
+from .deformators import DEFORMATORS, Deformator
 from .rca import rca
-from .reconstructors import make_reconstructor
+from .reconstructors import RECONSTRUCTORS, make_reconstructor
+from .sampling import is_out_of_memory, progress_default, sample_shifts
+
+__all__ = ["DiscoveryStopped", "DiscoveryTrainer", "discover", "sample_shifts", "converged_hint"]
+
+#: The shift scale is in units of the latent's spread (z ~ N(0, I) has |z| ~ sqrt(d)); beyond this it is absurd.
+MAX_SHIFT_SCALE = 1000.0
+#: Steps to convergence measured on the zoo's 32 px generators (notebook 03: RCA-vs-steps curves, K = 32,
+#: batch 32), by learning rate; the reference trains 1e5 steps at lr 1e-4.
+CONVERGED_STEPS = {1e-3: 3000, 1e-4: 100_000}
 
 
 class DiscoveryStopped(FloatingPointError):
@@ -33,80 +45,147 @@ class DiscoveryStopped(FloatingPointError):
         self.bank = bank
 
 
-def sample_shifts(n: int, shift_scale: float, min_shift: float, device: torch.device,
-                  gen: torch.Generator | None = None) -> torch.Tensor:
-    """eps = shift_scale * U[-1, 1], with |eps| pushed up to at least ``min_shift`` (the reference's rule)."""
-    eps = (torch.rand(n, device=device, generator=gen) * 2 - 1) * shift_scale
-    return torch.where(eps < 0, eps.clamp(max=-min_shift), eps.clamp(min=min_shift))
+def _check_number(name: str, value: Any, low: float, high: float, low_open: bool = False,
+                  integer: bool = False) -> None:
+    ok_type = isinstance(value, int) and not isinstance(value, bool) if integer else \
+        isinstance(value, int | float) and not isinstance(value, bool)
+    if ok_type and math.isfinite(value) and (value > low if low_open else value >= low) and value <= high:
+        return
+    kind = "an integer" if integer else "a finite number"
+    bound = f"{'>' if low_open else '>='} {low:g}"
+    raise ValueError(f"{name} must be {kind} {bound} and <= {high:g}, got {value!r}")
+
+
+def converged_hint(steps: int, lr: float, history: list[dict[str, float]]) -> str | None:
+    """A "not converged" note when the run is short for its learning rate or its accuracy is still climbing."""
+    expected = min(CONVERGED_STEPS.items(), key=lambda kv: abs(math.log(kv[0] / lr)))[1]
+    expected = int(expected * (1e-3 / lr) if lr > 1e-3 else expected)
+    climbing = False
+    if len(history) >= 4:
+        tail = history[-max(2, len(history) // 4):]
+        climbing = tail[-1]["accuracy"] - tail[0]["accuracy"] > 0.02
+    if steps < expected or climbing:
+        why = "accuracy still climbing" if climbing and steps >= expected else f"{steps} steps is short"
+        return (f"not converged: {why}, a real run at lr {lr:g} is about {expected:,} steps "
+                f"(RCA-vs-steps curves in notebook 03)")
+    return None
 
 
 class DiscoveryTrainer:
     """Holds G, the deformator A, the reconstructor R and their optimiser; ``run`` trains and returns a bank.
 
     Use ``discover()`` for the one-call version; keep a trainer to reuse R (for ``rca``) or to resume.
+    Defaults are the reference's: K = d, batch 32, eps = 6 U[-1, 1] with |eps| >= 0.5, loss CE + 0.25 |eps_hat -
+    eps|, Adam lr 1e-4 for A and R, the reference's LeNet R for 32-64 px images and ResNet-18 above.
+    ``shifts_per_latent`` > 1 pairs each base image G(z) with that many shifted ones (fewer generator calls;
+    every pair keeps the same distribution, so the loss is unchanged in expectation). ``channels_last``
+    (default on) stores R's activations channels-last, and on CPU also a private channels-last copy of a small G
+    (up to 20M parameters), which makes its transposed convolutions faster. ``compile`` wraps G and R in
+    ``torch.compile``.
     """
 
     def __init__(self, generator, k: int | None = None, deformator: str = "ortho", batch_size: int = 32,
                  shift_scale: float = 6.0, min_shift: float = 0.5, shift_weight: float = 0.25, lr: float = 1e-4,
                  reconstructor: str = "auto", seed: int | None = None, micro_batch: int | None = None,
-                 amp: bool | None = None, compile: bool = False):
+                 amp: bool | None = None, compile: bool = False, shifts_per_latent: int = 1,
+                 channels_last: bool | None = None):
         d = generator.latent_dim
         k = d if k is None else k
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be positive, got {batch_size}")
-        if not 0 <= min_shift <= shift_scale or shift_scale <= 0:
-            raise ValueError(f"need 0 <= min_shift <= shift_scale and shift_scale > 0, "
-                             f"got min_shift={min_shift}, shift_scale={shift_scale}")
+        # every check before any work (no weights built, nothing rendered)
+        _check_number("k (number of directions)", k, 1, 1e6, integer=True)
+        _check_number("batch_size", batch_size, 1, 1e6, integer=True)
+        if micro_batch is not None:
+            _check_number("micro_batch", micro_batch, 1, 1e6, integer=True)
+        _check_number("shift_scale", shift_scale, 0, MAX_SHIFT_SCALE, low_open=True)
+        _check_number("min_shift", min_shift, 0, shift_scale)
+        _check_number("shift_weight", shift_weight, 0, 1e6)
+        _check_number("lr", lr, 0, 10, low_open=True)
+        _check_number("shifts_per_latent", shifts_per_latent, 1, batch_size, integer=True)
+        if deformator not in DEFORMATORS:
+            raise ValueError(f"unknown deformator {deformator!r}: choose one of {DEFORMATORS}")
+        if reconstructor not in RECONSTRUCTORS:
+            raise ValueError(f"unknown reconstructor {reconstructor!r}: choose one of {RECONSTRUCTORS}")
         self.generator, self.device = generator, generator.device
-        self.k, self.batch_size, self.micro_batch = k, batch_size, micro_batch or batch_size
+        self.k, self.batch_size = k, batch_size
+        self.micro_batch = min(micro_batch or batch_size, batch_size)
         self.shift_scale, self.min_shift, self.shift_weight = shift_scale, min_shift, shift_weight
+        self.shifts_per_latent, self.lr = shifts_per_latent, lr
         self.settings = {"k": k, "deformator": deformator, "batch_size": batch_size, "shift_scale": shift_scale,
                          "min_shift": min_shift, "shift_weight": shift_weight, "lr": lr,
                          "reconstructor": reconstructor, "seed": seed}
+        if shifts_per_latent != 1:
+            self.settings["shifts_per_latent"] = shifts_per_latent
         if seed is not None:
             torch.manual_seed(seed)
         self.deformator = Deformator(d, k, deformator, seed).to(self.device)
         channels, height, width = generator.image_shape
         self.reconstructor = make_reconstructor(reconstructor, channels, max(height, width), k).to(self.device)
-        if self.device.type == "cuda":
+        self.channels_last = True if channels_last is None else bool(channels_last)
+        g_module = generator.module
+        if self.channels_last:
             self.reconstructor = self.reconstructor.to(memory_format=torch.channels_last)
+            if self.device.type == "cpu" and sum(p.numel() for p in g_module.parameters()) <= 20_000_000:
+                # CPU transposed convs skip a layout copy per layer with channels-last weights; a private copy
+                # (small generators only) leaves the caller's module exactly as it was
+                g_module = copy.deepcopy(g_module).requires_grad_(False).to(memory_format=torch.channels_last)
         params = list(self.reconstructor.parameters()) + list(self.deformator.parameters())
         self.optimizer = torch.optim.Adam(params, lr=lr)
         self.amp = (self.device.type == "cuda") if amp is None else amp
-        self._g = torch.compile(generator.module) if compile else generator.module
+        self._g = torch.compile(g_module) if compile else g_module
         self._r = torch.compile(self.reconstructor) if compile else self.reconstructor
         self.step = 0
         self.history: list[dict[str, float]] = []
         self.train_seconds = 0.0
         self._checked_gradient_path = not self.deformator.trainable
+        self._base_without_grad = True  # the speed lever; False renders both halves with autograd (benchmark)
 
     # ------------------------------------------------------------------ step
-    def _pair_logits(self, z: torch.Tensor, shift: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """One generator call for both halves of the pair batch, then R on the channel-concatenated pairs."""
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-            images = self._g(torch.cat([z, z + shift]))
-            if not self._checked_gradient_path:
-                if not images.requires_grad:
-                    raise ValueError(
-                        f"{self.generator.name} gives no gradient from latent to image (a torch.no_grad, .detach() "
-                        "or non-torch op inside forward?): learned deformators need it; use deformator='random' "
-                        "or 'coordinate', or remove the break")
-                self._checked_gradient_path = True
-            pairs = torch.cat(images.chunk(2), dim=1)
-            if self.device.type == "cuda":
-                pairs = pairs.contiguous(memory_format=torch.channels_last)
-            return self._r(pairs)
-
-    def _losses(self, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        z = self.generator.latents_from_noise(torch.randn(n, self.generator.latent_dim, device=self.device))
+    def sample_batch(self, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """A training batch: base latents (ceil(n / shifts_per_latent), d), direction indices (n,), shifts (n,)."""
+        m = self.shifts_per_latent
+        noise = torch.randn(-(-n // m), self.generator.latent_dim, device=self.device)
+        z = self.generator.latents_from_noise(noise)
         index = torch.randint(self.k, (n,), device=self.device)
         eps = sample_shifts(n, self.shift_scale, self.min_shift, self.device)
-        if self.deformator.trainable:
-            logits, eps_hat = self._pair_logits(z, self.deformator(index, eps))
-        else:
-            with torch.no_grad():
-                images = self._g(torch.cat([z, z + self.deformator(index, eps)]))
-            logits, eps_hat = self._r(torch.cat(images.chunk(2), dim=1))
+        return z, index, eps
+
+    def _reconstruct(self, base: torch.Tensor, shifted: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        pairs = torch.cat([base, shifted], dim=1)
+        if self.channels_last:
+            pairs = pairs.contiguous(memory_format=torch.channels_last)
+        return self._r(pairs)
+
+    def batch_loss(self, z: torch.Tensor, index: torch.Tensor, eps: torch.Tensor
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(loss, ce, shift error, accuracy) on one batch: base latents ``z`` (each used for ``len(index) /
+        len(z)`` consecutive pairs), direction indices and shifts. loss = CE(k) + shift_weight * |eps_hat - eps|.
+        For a learned A the base half G(z) is rendered without autograd and only G(z + shift) carries gradients
+        to A; for a fixed A both halves go through G in one call without autograd."""
+        n = len(index)
+        z_pairs = z.repeat_interleave(-(-n // len(z)), dim=0)[:n] if len(z) != n else z
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+            if self.deformator.trainable and not self._base_without_grad:
+                images = self._g(torch.cat([z, z_pairs + self.deformator(index, eps)]))
+                base, shifted = images[:len(z)], images[len(z):]
+            elif self.deformator.trainable:
+                with torch.no_grad():
+                    base = self._g(z)
+                shifted = self._g(z_pairs + self.deformator(index, eps))
+            if self.deformator.trainable:
+                if not self._checked_gradient_path:
+                    if not shifted.requires_grad:
+                        raise ValueError(
+                            f"{self.generator.name} gives no gradient from latent to image (a torch.no_grad, "
+                            ".detach() or non-torch op inside forward?): learned deformators need it; use "
+                            "deformator='random' or 'coordinate', or remove the break")
+                    self._checked_gradient_path = True
+            else:
+                with torch.no_grad():
+                    images = self._g(torch.cat([z, z_pairs + self.deformator(index, eps)]))
+                base, shifted = images[:len(z)], images[len(z):]
+            if len(z) != n:
+                base = base.repeat_interleave(-(-n // len(z)), dim=0)[:n]
+            logits, eps_hat = self._reconstruct(base, shifted)
         ce = F.cross_entropy(logits.float(), index)
         shift_err = (eps_hat.float() - eps).abs().mean()
         correct = (logits.argmax(1) == index).float().mean()
@@ -117,21 +196,38 @@ class DiscoveryTrainer:
         chunks = -(-self.batch_size // self.micro_batch)
         for i in range(chunks):
             n = min(self.micro_batch, self.batch_size - i * self.micro_batch)
-            loss, ce, shift_err, correct = self._losses(n)
+            loss, ce, shift_err, correct = self.batch_loss(*self.sample_batch(n))
             (loss * (n / self.batch_size)).backward()
             sums += torch.stack([loss, ce, shift_err, correct]).detach() * (n / self.batch_size)
         self.optimizer.step()
 
+    def _shrink_micro_batch(self, exc: BaseException) -> None:
+        """After running out of memory: halve the micro-batch (same batch, same loss, more passes), or explain."""
+        where = "GPU" if self.device.type == "cuda" else "CPU"
+        if self.micro_batch == 1:
+            raise MemoryError(
+                f"not enough {where} memory for discovery on {self.generator.name} even one pair at a time "
+                f"({exc}): close other work, use a smaller generator, or run on another device") from exc
+        self.micro_batch = max(1, self.micro_batch // 2)
+        warnings.warn(f"out of {where} memory: continuing with micro-batches of {self.micro_batch} "
+                      f"(the batch of {self.batch_size} and its loss are unchanged)", stacklevel=3)
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+
     # ------------------------------------------------------------------- run
     def run(self, steps: int, callback: Callable[[int, dict[str, float]], Any] | None = None, cancel: Any = None,
             checkpoint: str | Path | None = None, log_every: int = 50, checkpoint_every: int = 500,
-            progress: bool = False, score_samples: int = 16) -> DirectionBank:
+            progress: bool | None = None, score_samples: int = 16) -> DirectionBank:
         """Train ``steps`` more steps. ``callback(step, metrics)`` every ``log_every`` steps; ``cancel`` (an
         object with ``is_set()``, e.g. threading.Event) stops cleanly with the directions so far, marked
         incomplete; ``checkpoint`` is resumed from if it exists and rewritten every ``checkpoint_every`` steps.
-        The bank's scores are R's accuracy per direction on ``score_samples`` fresh pairs each."""
-        if not isinstance(steps, int) or steps <= 0:
+        The bank's scores are R's accuracy per direction on ``score_samples`` fresh pairs each; its info holds
+        ``chance`` (1/K) and, for a short run, a ``note`` saying it has not converged (also warned).
+        ``progress``: a tqdm bar (None: on in a notebook or a terminal)."""
+        if not isinstance(steps, int) or isinstance(steps, bool) or steps <= 0:
             raise ValueError(f"steps must be a positive integer, got {steps!r}")
+        if not isinstance(log_every, int) or log_every < 1:
+            raise ValueError(f"log_every must be a positive integer, got {log_every!r}")
         if checkpoint is not None and Path(checkpoint).exists():
             self.load_checkpoint(checkpoint)
         target = self.step + steps
@@ -140,23 +236,22 @@ class DiscoveryTrainer:
         since_log, complete, start = 0, True, time.perf_counter()
         last_good = self.deformator.directions().detach().clone()
         bar = None
-        if progress:
+        if progress_default(progress):
             from tqdm.auto import tqdm
 
-            bar = tqdm(total=steps, desc=f"discover {self.settings['deformator']}")
+            bar = tqdm(total=steps, desc=f"discover {self.settings['deformator']} (chance {1 / self.k:.3f})")
         while self.step < target:
             if cancel is not None and cancel.is_set():
                 complete = False
                 break
             try:
                 self._train_step(sums)
-            except torch.cuda.OutOfMemoryError:
-                if self.micro_batch == 1:
+            except (RuntimeError, MemoryError) as exc:
+                if not is_out_of_memory(exc):
                     raise
-                self.micro_batch = max(1, self.micro_batch // 2)
-                warnings.warn(f"out of GPU memory: continuing with micro-batches of {self.micro_batch}",
-                              stacklevel=2)
-                torch.cuda.empty_cache()
+                sums.zero_()
+                self.optimizer.zero_grad(set_to_none=True)
+                self._shrink_micro_batch(exc)
                 continue
             self.step += 1
             since_log += 1
@@ -188,7 +283,10 @@ class DiscoveryTrainer:
         self.reconstructor.eval()
         bank = self._bank(self.deformator.directions().detach().clone(), complete)
         bank.scores = rca(self.generator, bank, self.reconstructor, n=score_samples * self.k,
-                          shift_scale=self.shift_scale, min_shift=self.min_shift)["per_direction"]
+                          shift_scale=self.shift_scale, min_shift=self.min_shift, deformator=self.deformator,
+                          progress=False)["per_direction"]
+        if complete and bank.info.get("note"):
+            warnings.warn(bank.info["note"], stacklevel=2)
         return bank
 
     def _bank(self, directions: torch.Tensor, complete: bool) -> DirectionBank:
@@ -197,7 +295,9 @@ class DiscoveryTrainer:
         return DirectionBank(directions, source=source, shift_range=self.shift_scale, generator=self.generator.name,
                              labels=[f"{source} {i}" for i in range(len(directions))],
                              info={"method": "discovery", **self.settings, "steps": self.step, "complete": complete,
-                                   "train_seconds": round(self.train_seconds, 2), "history": list(self.history)})
+                                   "chance": 1 / self.k, "train_seconds": round(self.train_seconds, 2),
+                                   "history": list(self.history),
+                                   "note": converged_hint(self.step, self.lr, self.history)})
 
     # ------------------------------------------------------------ checkpoints
     def save_checkpoint(self, path: str | Path) -> None:
@@ -227,11 +327,12 @@ class DiscoveryTrainer:
 def discover(generator, k: int | None = None, steps: int = 2000, deformator: str = "ortho", batch_size: int = 32,
              shift_scale: float = 6.0, min_shift: float = 0.5, shift_weight: float = 0.25, lr: float = 1e-4,
              reconstructor: str = "auto", seed: int | None = None, callback=None, cancel=None,
-             checkpoint: str | Path | None = None, log_every: int = 50, progress: bool = False,
+             checkpoint: str | Path | None = None, log_every: int = 50, progress: bool = True,
              **options) -> DirectionBank:
     """Learn K interpretable directions of ``generator`` (Voynov & Babenko). The bank's ``info`` holds the
-    settings and the training history; ``info['complete']`` is False when cancelled. ``options`` go to
-    ``DiscoveryTrainer`` (micro_batch, amp, compile)."""
+    settings, the training history, ``chance`` (1/K, next to the accuracies) and a ``note`` when the run is too
+    short to have converged; ``info['complete']`` is False when cancelled. A progress bar shows by default.
+    ``options`` go to ``DiscoveryTrainer`` (micro_batch, amp, compile, shifts_per_latent, channels_last)."""
     trainer = DiscoveryTrainer(generator, k, deformator, batch_size, shift_scale, min_shift, shift_weight, lr,
                                reconstructor, seed, **options)
     bank = trainer.run(steps, callback=callback, cancel=cancel, checkpoint=checkpoint, log_every=log_every,

@@ -1,0 +1,81 @@
+"""The discovery paper's main table: RCA and shift error of learned vs random vs coordinate directions, each
+trained with the same budget, over several seeds, with RCA-vs-steps curves on fresh pairs."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from .rca import rca
+from .sampling import progress_default
+from .trainer import DiscoveryTrainer
+
+
+def rca_comparison(generator, k: int | None = None, steps: int = 2000,
+                   deformators: Sequence[str] = ("ortho", "unit-norm", "random", "coordinate"),
+                   seed: int = 0, n_eval: int = 2048, progress: bool | None = None, seeds: Sequence[int] | None = None,
+                   eval_every: int | None = None, n_curve: int = 512, **options) -> list[dict[str, Any]]:
+    """For each deformator (and each of ``seeds``, default ``[seed]``) train A (unless fixed) and R with the same
+    budget, then measure RCA and shift error on fresh pairs (the same pairs for every row of a seed). One row per
+    (deformator, seed), with ``chance`` = 1/K. ``eval_every``: also measure RCA on ``n_curve`` fresh pairs every
+    that many steps (``row['curve']``: [(step, RCA, shift error), ...]). ``options`` go to DiscoveryTrainer."""
+    seeds = [seed] if seeds is None else list(seeds)
+    show = progress_default(progress)
+    rows = []
+    for s in seeds:
+        for kind in deformators:
+            trainer = DiscoveryTrainer(generator, k, kind, seed=s, **options)
+            chunk = eval_every or steps
+            curve = []
+            while trainer.step < steps:
+                bank = trainer.run(min(chunk, steps - trainer.step), progress=show, score_samples=1,
+                                   log_every=min(chunk, 50))
+                if eval_every:
+                    r = rca(generator, bank, trainer, n=n_curve, seed=10_000 + s, deformator=trainer.deformator,
+                            progress=False)
+                    curve.append((trainer.step, r["accuracy"], r["shift_error"]))
+            result = rca(generator, bank, trainer, n=n_eval, seed=s + 1, deformator=trainer.deformator,
+                         progress=False)
+            row = {"deformator": kind, "seed": s, "k": len(bank), "steps": steps, "accuracy": result["accuracy"],
+                   "chance": result["chance"], "shift_error": result["shift_error"],
+                   "train_seconds": round(trainer.train_seconds, 1), "note": bank.info.get("note")}
+            if eval_every:
+                row["curve"] = curve
+            rows.append(row)
+    return rows
+
+
+def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Mean and (sample) standard deviation over seeds of each deformator's RCA and shift error."""
+    out = []
+    for kind in dict.fromkeys(r["deformator"] for r in rows):
+        group = [r for r in rows if r["deformator"] == kind]
+        entry = {"deformator": kind, "k": group[0]["k"], "steps": group[0]["steps"], "seeds": len(group),
+                 "chance": group[0]["chance"]}
+        for key in ("accuracy", "shift_error", "train_seconds"):
+            values = [r[key] for r in group]
+            mean = sum(values) / len(values)
+            std = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else 0.0
+            entry[key], entry[key + "_std"] = mean, std
+        out.append(entry)
+    return out
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    """Plain-text table of ``rca_comparison`` rows, or of ``summarize`` rows (mean ± std over seeds)."""
+    if rows and "seeds" in rows[0]:
+        lines = [f"{'directions':12s} {'K':>4s} {'steps':>6s} {'seeds':>5s} {'RCA (mean ± std)':>17s} "
+                 f"{'chance':>6s} {'shift err':>13s} {'train s':>8s}"]
+        for r in rows:
+            lines.append(f"{r['deformator']:12s} {r['k']:4d} {r['steps']:6d} {r['seeds']:5d} "
+                         f"{r['accuracy']:8.3f} ± {r['accuracy_std']:.3f} {r['chance']:6.3f} "
+                         f"{r['shift_error']:6.2f} ± {r['shift_error_std']:4.2f} {r['train_seconds']:8.1f}")
+        return "\n".join(lines)
+    lines = [f"{'directions':12s} {'K':>4s} {'steps':>6s} {'RCA':>6s} {'chance':>6s} {'shift err':>9s} "
+             f"{'train s':>8s}"]
+    for r in rows:
+        lines.append(f"{r['deformator']:12s} {r['k']:4d} {r['steps']:6d} {r['accuracy']:6.3f} {r['chance']:6.3f} "
+                     f"{r['shift_error']:9.3f} {r['train_seconds']:8.1f}")
+    notes = {r["note"] for r in rows if r.get("note")}
+    return "\n".join(lines + [f"({n})" for n in sorted(notes)])

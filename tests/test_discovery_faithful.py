@@ -1,0 +1,262 @@
+"""Discovery as the paper and its reference implementation describe it: reconstructors, deformators, the
+benchmark's reference-style loop, input checks, memory, progress and honest results."""
+
+import ast
+import importlib.util
+import math
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import TinyGenerator
+from torch import nn
+
+from ganexplorer import DiscoveryTrainer, Generator, discover, rca
+from ganexplorer.directions.discovery import Deformator, format_table, make_reconstructor, rca_comparison, summarize
+from ganexplorer.directions.discovery.reconstructors import (
+    LeNetReconstructor,
+    ResNetReconstructor,
+    WideConvReconstructor,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _params(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def _multiply_adds(module: nn.Module, x: torch.Tensor) -> int:
+    total = [0]
+
+    def hook(mod, inputs, out):
+        if isinstance(mod, nn.Conv2d):
+            total[0] += out.numel() // out.shape[0] * mod.in_channels // mod.groups * math.prod(mod.kernel_size)
+        elif isinstance(mod, nn.Linear):
+            total[0] += mod.in_features * mod.out_features
+
+    handles = [m.register_forward_hook(hook) for m in module.modules() if isinstance(m, nn.Conv2d | nn.Linear)]
+    module.eval()(x)
+    for h in handles:
+        h.remove()
+    return total[0]
+
+
+def _benchmark():
+    spec = importlib.util.spec_from_file_location("bench_discovery", ROOT / "benchmarks" / "discovery.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_discovery"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+# ------------------------------------------------------------------ reconstructors
+def test_lenet_is_the_reference_mnist_reconstructor():
+    """Width 2: 5x5 convs with 6 and 16 channels and max-pooling, a 120-unit layer (5x5 conv on the 5x5 map),
+    heads with batch norm and 84 hidden units; ~75k parameters and ~0.55M multiply-adds per pair at K = 32."""
+    r = make_reconstructor("auto", channels=1, resolution=32, k=32)
+    assert isinstance(r, LeNetReconstructor)
+    convs = [m for m in r.modules() if isinstance(m, nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels, c.kernel_size) for c in convs] == [(2, 6, (5, 5)), (6, 16, (5, 5)),
+                                                                                (16, 120, (5, 5))]
+    assert sum(isinstance(m, nn.MaxPool2d) for m in r.modules()) == 2
+    for head, out in ((r.logits, 32), (r.shift, 1)):
+        assert [type(m).__name__ for m in head] == ["Linear", "BatchNorm1d", "ReLU", "Linear"]
+        assert (head[0].in_features, head[0].out_features, head[3].out_features) == (120, 84, out)
+    # parameters, layer by layer from the description (weights + biases + batch-norm scale and shift)
+    expected = (2 * 6 * 25 + 6 + 12) + (6 * 16 * 25 + 16 + 32) + (16 * 120 * 25 + 120 + 240) \
+        + (120 * 84 + 84 + 168 + 84 * 32 + 32) + (120 * 84 + 84 + 168 + 84 + 1)
+    assert _params(r) == expected == 74_595
+    macs = _multiply_adds(r, torch.zeros(2, 2, 32, 32))
+    assert 0.5e6 < macs < 0.6e6, macs
+    logits, shift = r.train()(torch.randn(5, 2, 32, 32))
+    assert logits.shape == (5, 32) and shift.shape == (5,)
+    # 3-channel images: 6-channel input; larger images still work (the last map is averaged)
+    assert make_reconstructor("lenet", 3, 64, 8)(torch.randn(2, 6, 64, 64))[0].shape == (2, 8)
+
+
+def test_resnet18_for_large_images_and_the_wide_net_under_its_own_name():
+    r = make_reconstructor("auto", channels=3, resolution=128, k=32)
+    assert isinstance(r, ResNetReconstructor)
+    # torchvision's resnet18 has 11,689,512 parameters: minus its 1000-class fc and 3-channel stem, plus a
+    # 6-channel stem and the two heads (K logits, 1 shift) on its 512 pooled features
+    assert _params(r) == 11_689_512 - (512 * 1000 + 1000) - 3 * 64 * 49 + 6 * 64 * 49 + (512 * 32 + 32) + 513
+    assert r(torch.randn(2, 6, 96, 96))[0].shape == (2, 32)
+    wide = make_reconstructor("wide", 1, 32, 32)
+    assert isinstance(wide, WideConvReconstructor) and _params(wide) > 7 * _params(make_reconstructor("lenet", 1,
+                                                                                                        32, 32))
+    assert isinstance(make_reconstructor("auto", 3, 16, 4), WideConvReconstructor)  # LeNet needs >= 32 px
+    with pytest.raises(ValueError, match="at least 32 px"):
+        make_reconstructor("lenet", 3, 16, 4)
+
+
+# -------------------------------------------------------------------- deformators
+def test_proj_deformator_follows_the_reference():
+    torch.manual_seed(0)
+    a = Deformator(64, 32, "proj", seed=0)
+    assert a.linear.bias is not None and a.linear.bias.shape == (64,)
+    assert abs(a.linear.weight.std().item() - 0.1) < 0.01  # 0.1 N(0, 1)
+    index, eps = torch.randint(32, (100,)), torch.linspace(-6, 6, 100)
+    shift = a(index, eps)
+    assert torch.allclose(shift.norm(dim=1), eps.abs(), atol=1e-5)  # rescaled to norm |eps|
+    w, b = a.linear.weight.T[index], a.linear.bias
+    expected = (eps[:, None] * w + b) / (eps[:, None] * w + b).norm(dim=1, keepdim=True) * eps.abs()[:, None]
+    assert torch.allclose(shift, expected, atol=1e-5)
+    assert torch.allclose(a.directions().norm(dim=1), torch.ones(32), atol=1e-5)
+    # ours: the same norm rule without the bias, so -eps mirrors +eps
+    u = Deformator(64, 32, "unit-norm", seed=0)
+    assert torch.allclose(u(index, eps), -u(index, -eps)) and not torch.allclose(shift, -a(index, -eps))
+
+
+def test_proj_trains_and_rca_uses_its_shifts(tiny):
+    trainer = DiscoveryTrainer(tiny, k=4, deformator="proj", lr=1e-2, seed=0)
+    bank = trainer.run(10, log_every=5, score_samples=1, progress=False)
+    assert torch.allclose(bank.directions.norm(dim=1), torch.ones(4), atol=1e-5)
+    exact = rca(tiny, bank, trainer, n=64, deformator=trainer.deformator)
+    assert 0 <= exact["accuracy"] <= 1 and exact["chance"] == 0.25
+
+
+# ------------------------------------------------------------- benchmark fairness
+def test_reference_style_loop_computes_our_loss_on_the_same_batch(mnist):
+    """Same G, A, R and batch: the benchmark's reference-style loss (two G calls, one-hot loop, one-hot @ A)
+    equals ours (one no-grad base call, one shifted call, a gather), and so do the gradients for A and R."""
+    bench = _benchmark()
+    trainer, loop = bench.same_r_pair(mnist, 16, seed=3)
+    torch.manual_seed(1)
+    z, index, eps = trainer.sample_batch(32)
+    ours = trainer.batch_loss(z, index, eps)
+    theirs = loop.losses(z, index, eps, loop.one_hot(index, eps))
+    assert torch.allclose(ours[0], theirs[0], atol=1e-5), (ours[0], theirs[0])
+    assert torch.allclose(ours[1], theirs[1], atol=1e-5)
+    assert torch.allclose(ours[2] * trainer.shift_weight, theirs[2], atol=1e-5)
+    assert ours[3] == theirs[3]
+    ours[0].backward()
+    theirs[0].backward()
+    for mine, ref in ((trainer.reconstructor, loop.reconstructor), (trainer.deformator, loop.deformator)):
+        for p, q in zip(mine.parameters(), ref.parameters()):
+            assert torch.allclose(p.grad, q.grad, atol=1e-5, rtol=1e-3)
+    assert any(p.grad is not None for p in loop.g.parameters())  # the reference leaves G unfrozen
+    assert all(p.grad is None for p in mnist.module.parameters())  # ours never computes G's gradients
+
+
+def test_reference_style_loop_does_what_the_reference_does(mnist):
+    bench = _benchmark()
+    _, loop = bench.same_r_pair(mnist, 8)
+    calls = []
+    loop.g.register_forward_hook(lambda m, i, o: calls.append((len(o), torch.is_grad_enabled())))
+    loop()
+    assert calls == [(32, True), (32, True)]  # two separate generator calls, both with autograd
+    assert loop.opt_a is not None and loop.opt_a is not loop.opt_r  # two optimisers
+
+
+# ---------------------------------------------------------------- speed levers
+def test_base_half_without_autograd_and_shared_base_images(tiny):
+    seen = []
+    trainer = DiscoveryTrainer(tiny, k=4, seed=0, shifts_per_latent=4)
+    trainer._g.register_forward_hook(lambda m, i, o: seen.append((len(o), o.requires_grad)))
+    trainer.run(2, log_every=1, score_samples=1, progress=False)
+    assert seen[:4] == [(8, False), (32, True)] * 2  # 8 base images without autograd, 32 shifted with
+    fixed = DiscoveryTrainer(tiny, k=4, deformator="random", seed=0)
+    seen.clear()
+    fixed._g.register_forward_hook(lambda m, i, o: seen.append((len(o), o.requires_grad)))
+    fixed.run(2, log_every=1, score_samples=1, progress=False)
+    assert seen[:2] == [(64, False)] * 2  # fixed A: one batched call for both halves, no autograd
+    z, index, eps = trainer.sample_batch(32)
+    assert len(z) == 8 and len(index) == len(eps) == 32
+
+
+def test_channels_last_copy_leaves_the_callers_generator_alone(mnist):
+    before = {k: v.clone() for k, v in mnist.module.state_dict().items()}
+    trainer = DiscoveryTrainer(mnist, k=4, seed=0)
+    assert trainer._g is not mnist.module
+    assert all(p.is_contiguous() for p in mnist.module.parameters())
+    assert all(torch.equal(v, mnist.module.state_dict()[k]) for k, v in before.items())
+    z = torch.randn(4, 64)
+    with torch.no_grad():
+        assert torch.allclose(trainer._g(z), mnist.module(z), atol=1e-5)
+
+
+# --------------------------------------------------------------- input checks
+@pytest.mark.parametrize("option, value, allowed", [
+    ("micro_batch", -1, ">= 1"), ("micro_batch", 0, ">= 1"), ("micro_batch", 2.5, "integer"),
+    ("batch_size", 0, ">= 1"), ("batch_size", -3, ">= 1"),
+    ("shift_scale", 1e30, "<= 1000"), ("shift_scale", float("inf"), "> 0"), ("shift_scale", float("nan"), "> 0"),
+    ("shift_scale", 0.0, "> 0"), ("shift_scale", -1.0, "> 0"),
+    ("lr", 0.0, "> 0"), ("lr", -1e-3, "> 0"), ("lr", float("nan"), "> 0"), ("lr", float("inf"), "> 0"),
+    ("min_shift", 7.0, "<= 6"), ("shifts_per_latent", 0, ">= 1"), ("k", 0, ">= 1"),
+])
+def test_bad_trainer_values_are_refused_before_any_work(option, value, allowed):
+    calls = []
+    module = TinyGenerator()
+    module.register_forward_hook(lambda *_: calls.append(1))
+    g = Generator(module, device="cpu")
+    with pytest.raises(ValueError) as info:
+        DiscoveryTrainer(g, **{"k": 4, option: value})
+    message = str(info.value)
+    assert option in message and repr(value) in message and allowed in message, message
+    assert calls == []  # nothing rendered
+
+
+class _SmallMemory(TinyGenerator):
+    """Runs out of CPU memory above ``limit`` images per call, with torch's CPU allocator message."""
+
+    def __init__(self, limit):
+        super().__init__()
+        self.limit = limit
+
+    def forward(self, z):
+        if len(z) > self.limit:
+            raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: not enough memory: "
+                               "you tried to allocate 123456789 bytes.")
+        return super().forward(z)
+
+
+def test_cpu_out_of_memory_shrinks_the_micro_batch():
+    g = Generator(_SmallMemory(8), device="cpu", name="small-memory")
+    trainer = DiscoveryTrainer(g, k=4, batch_size=32, seed=0, channels_last=False)
+    with pytest.warns(UserWarning, match="out of CPU memory: continuing with micro-batches of 8"):
+        bank = trainer.run(3, log_every=1, score_samples=1, progress=False)
+    assert trainer.micro_batch == 8 and bank.info["steps"] == 3 and bank.info["batch_size"] == 32
+    hopeless = DiscoveryTrainer(Generator(_SmallMemory(1), device="cpu", name="tiny-memory"), k=4, seed=0,
+                                channels_last=False)
+    hopeless.generator.module.limit = 0  # after the size probe: not even one image fits
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(MemoryError, match="not enough CPU memory .* even one pair at a time"):
+            hopeless.run(2, progress=False)
+
+
+# ----------------------------------------------------------- progress, honesty
+def test_discover_shows_progress_by_default_and_run_stays_quiet_in_scripts(tiny, capsys):
+    discover(tiny, k=4, steps=3, seed=0)
+    assert "discover ortho (chance 0.250)" in capsys.readouterr().err
+    DiscoveryTrainer(tiny, k=4, seed=0).run(3, score_samples=1)  # progress=None: not a terminal or notebook
+    assert "discover" not in capsys.readouterr().err
+
+
+def test_results_say_chance_and_not_converged(tiny):
+    with pytest.warns(UserWarning, match=r"not converged: 40 steps is short, a real run at lr 0.001 is about 3,000"):
+        bank = discover(tiny, k=4, steps=40, lr=1e-3, seed=0, progress=False)
+    assert bank.info["chance"] == 0.25 and "not converged" in bank.info["note"]
+    rows = rca_comparison(tiny, k=4, steps=20, deformators=("ortho", "random"), seeds=[0, 1], eval_every=10,
+                          n_eval=64, n_curve=32, progress=False)
+    assert [(r["deformator"], r["seed"]) for r in rows] == [("ortho", 0), ("random", 0), ("ortho", 1), ("random", 1)]
+    assert all(r["chance"] == 0.25 and [c[0] for c in r["curve"]] == [10, 20] for r in rows)
+    assert "chance" in format_table(rows) and "not converged" in format_table(rows)
+    summary = summarize(rows)
+    assert [s["seeds"] for s in summary] == [2, 2]
+    values = [r["accuracy"] for r in rows if r["deformator"] == "ortho"]
+    assert summary[0]["accuracy"] == pytest.approx(sum(values) / 2)
+    assert summary[0]["accuracy_std"] == pytest.approx(abs(values[0] - values[1]) / math.sqrt(2))
+    assert "±" in format_table(summary)
+
+
+def test_rca_and_trainer_do_not_import_each_other():
+    def imports(name):
+        tree = ast.parse((ROOT / "ganexplorer" / "directions" / "discovery" / name).read_text())
+        return {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+
+    assert "trainer" not in imports("rca.py") and "comparison" not in imports("rca.py")
+    assert "comparison" not in imports("trainer.py")
