@@ -159,3 +159,19 @@ def test_long_calls_show_progress_by_default(monkeypatch, mnist):
     pca_module.pca(mnist, k=2, n_samples=500, progress=False)
     quality.digit_quality(mnist, n=50, progress=False)
     assert opened[2:] == [True, True]
+
+
+def test_train_gan_shows_progress_by_default(monkeypatch, tmp_path):
+    from ganexplorer.generators import train
+
+    opened = []
+
+    class Recorder(tqdm):
+        def __init__(self, *args, **kwargs):
+            opened.append(kwargs.get("disable", False))
+            super().__init__(*args, **{**kwargs, "disable": True})
+
+    monkeypatch.setattr(train, "tqdm", Recorder)
+    monkeypatch.setattr(train, "_recalibrate_batchnorm", lambda *args, **kwargs: None)  # 25,600 renders: skip
+    train.train_gan("shapes", tmp_path / "g.safetensors", steps=1, batch_size=4, width=2, device="cpu")
+    assert opened == [False] and (tmp_path / "g.safetensors").exists()

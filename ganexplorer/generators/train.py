@@ -114,7 +114,7 @@ def train_gan(dataset: str, out: str | Path, steps: int = 20000, batch_size: int
         save_generator(final, out, {**meta, "steps": done, "train_seconds": round(time.time() - start)})
 
     start = time.time()
-    bar = tqdm(range(1, steps + 1), disable=not progress, desc=f"train-gan {dataset}")
+    bar = tqdm(range(1, steps + 1), disable=not progress, desc=f"train-gan {dataset} ({arch})", unit="step")
     for step in bar:
         real = real_batch()
         fake = _fakes(g, batch_size, latent_dim, dev)
