@@ -109,12 +109,14 @@ function render({ model, el }) {
     canvas.style.width = `${Math.floor(w * scale)}px`;
     canvas.style.height = `${Math.floor(hgt * scale)}px`;
     // Small generators are shown enlarged with crisp pixels; large ones are scaled smoothly.
-    canvas.classList.toggle("gx-pixelated", scale >= 1.5);
+    canvas.classList.toggle("gx-pixelated", scale >= 1.5 && last.quality !== "preview");
   }
-  function drawBitmap(bitmap, tiles) {
+  function drawBitmap(bitmap, tiles, quality = "full", size = 0) {
     if (last && last.bitmap !== bitmap && last.bitmap.close) last.bitmap.close();
-    last = { bitmap, tiles };
+    last = { bitmap, tiles, quality };
     layout();
+    canvas.dataset.quality = quality;
+    quality_.textContent = quality === "preview" ? `preview ${size}×${size} while you drag · full frame when you stop` : "";
   }
   function tilesFor(n) {
     const tw = info.width, th = info.height;
@@ -142,9 +144,10 @@ function render({ model, el }) {
     canvas.dataset.seq = "0";
   }
 
+  const quality_ = h("span", { class: "gx-quality" });
   function updateCaption() {
     const n = model.get("samples");
-    caption.replaceChildren(
+    caption.replaceChildren(quality_,
       h("span", {}, `${info.name} · ${info.width}×${info.height}`),
       h("span", {}, `seed ${model.get("seed")}`),
       h("span", {}, `${n} sample${n === 1 ? "" : "s"}`),
@@ -693,7 +696,7 @@ function render({ model, el }) {
       const bitmap = await decodeFrame(msg, buffers[0]);
       if (msg.seq <= newest) return; // a newer frame was drawn while this one decoded
       newest = msg.seq;
-      drawBitmap(bitmap, msg.tiles);
+      drawBitmap(bitmap, msg.tiles, msg.quality, msg.size);
       canvas.dataset.seq = String(newest);
       canvas.dataset.drawnAt = String(performance.now());
     } else if (msg.type === "reply") {

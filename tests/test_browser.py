@@ -34,6 +34,10 @@ NOTEBOOKS = {
     "big.ipynb": ["import ganexplorer as gx\nG = gx.load_generator('mnist')\n"
                   "ex = gx.Explorer(G, bank=gx.sefa(G, k=64), bank_path='big.gxb')\nex", READY],
     "nb7.ipynb": ["import ganexplorer as gx\nex = gx.Explorer('shapes', bank_path='nb7.gxb', samples=3)\nex", READY],
+    "stylegan.ipynb": ["import torch\nimport ganexplorer as gx\n"
+                       "from ganexplorer.generators.stylegan2 import StyleGAN2Generator\ntorch.manual_seed(0)\n"
+                       "G = gx.Generator(StyleGAN2Generator(resolution=1024), name='stylegan2-1024')\n"
+                       "ex = gx.Explorer(G, bank=gx.sefa(G, k=4))\nex", READY],
 }
 WINDOWS = {"lab-1400x900": (1400, 900, False), "lab-notebook-800": (1100, 900, False),
            "notebook7-1280x800": (1280, 800, True)}
@@ -275,3 +279,24 @@ def test_a_saved_notebook_shows_the_last_frame_without_a_kernel(browser, lab):
     again = page.evaluate(PIXELS)
     assert again["max"] > 200 and again["min"] < 30 and again["sum"] == frame["sum"]
     page.close()
+
+
+def test_a_drag_on_a_1024px_stylegan2_shows_previews_then_the_full_frame(browser, lab):
+    page = open_notebook(browser, lab, "stylegan.ipynb")
+    page.evaluate("""() => { const c = document.querySelector('.gx-live-canvas'); window.__gxq = [];
+        new MutationObserver(() => window.__gxq.push([c.dataset.quality, c.width])).observe(c, {attributes: true,
+        attributeFilter: ['data-seq']}); }""")
+    slider = page.locator(".gx-slider-0 input[type=range]")
+    slider.focus()
+    for _ in range(6):
+        slider.press("ArrowRight")
+        time.sleep(0.15)
+    page.wait_for_function("() => window.__gxq.some(q => q[0] === 'preview')", timeout=60000)
+    assert "preview" in page.locator(".gx-quality").inner_text()
+    page.wait_for_function("() => window.__gxq.length && window.__gxq[window.__gxq.length - 1][0] === 'full'",
+                           timeout=120000)
+    seen = page.evaluate("() => window.__gxq")
+    first_preview = next(i for i, q in enumerate(seen) if q[0] == "preview")
+    assert seen[-1] == ["full", 1024] and seen[first_preview][1] < 1024, seen
+    assert page.locator(".gx-quality").inner_text() == ""
+    shutdown(page)

@@ -210,8 +210,16 @@ class StyleGAN2Generator(nn.Module):
         """N(0, I) noise -> the latents forward expects: z itself, or the truncated w in space "w"."""
         return noise if self.space == "z" else self.truncate(self.map(noise))
 
-    def forward(self, latents: torch.Tensor) -> torch.Tensor:
-        """(N, d) or per layer (N, num_layers, d) latents of ``space`` -> images (N, C, R, R)."""
+    @property
+    def preview_resolutions(self) -> list[int]:
+        """Sizes of the RGB images the skip architecture has on the way up, below the full one: a preview at
+        size s costs only the blocks up to s (each block adds its toRGB to the upsampled image before it)."""
+        return [2 ** i for i in range(2, int(math.log2(self.resolution)))]
+
+    def forward(self, latents: torch.Tensor, resolution: int | None = None) -> torch.Tensor:
+        """(N, d) or per layer (N, num_layers, d) latents of ``space`` -> images (N, C, R, R); with
+        ``resolution`` (one of ``preview_resolutions``) synthesis stops there: the image before the finer
+        blocks add their detail."""
         if not (latents.ndim in (2, 3) and latents.shape[-1] == self.latent_dim
                 and (latents.ndim == 2 or latents.shape[1] == self.num_layers)):
             raise ValueError(f"latents must be (N, {self.latent_dim}) or (N, {self.num_layers}, {self.latent_dim}), "
@@ -224,6 +232,8 @@ class StyleGAN2Generator(nn.Module):
         x = self.convs[0](x, ws[:, 0])
         img = self.torgbs[0](x, ws[:, 1])
         for b, torgb in enumerate(self.torgbs[1:], start=1):
+            if resolution is not None and 4 * 2 ** b > resolution:
+                break
             x = self.convs[2 * b - 1](x, ws[:, 2 * b - 1])
             x = self.convs[2 * b](x, ws[:, 2 * b])
             img = F.conv_transpose2d(img, self.rgb_up, stride=2, padding=1, groups=self.img_channels)

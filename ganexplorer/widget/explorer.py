@@ -10,12 +10,14 @@ keeps one update in flight, so a fast drag coalesces to its latest value.
 
 from __future__ import annotations
 
+import atexit
 import base64
 import contextlib
 import os
 import re
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,7 @@ from ..directions.describe import suggest_labels
 from ..directions.discovery import DEFORMATORS, DiscoveryTrainer
 from ..frames import encode, fit, grid_columns, grid_tile, png_bytes
 from ..generators import Generator, load_generator
+from ..generators.preview import PreviewPlanner
 from ..traversal import render_traversals, traversal_grid
 from . import values
 from .values import Refused
@@ -37,6 +40,17 @@ from .values import Refused
 AUTO_LABEL = re.compile(r"^(sefa|discovery|pc|pca|random|axis|direction|coordinate) \d+$")
 THUMB_SHIFTS = 5
 EXPORT_INLINE_BYTES = 20 << 20  # exports up to this size also go to the browser (download link, preview)
+
+
+_LIVE: weakref.WeakSet = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_background_work() -> None:
+    """At interpreter exit, stop training, timers and renders first: a thread still inside torch while Python
+    shuts down aborts the process."""
+    for ex in list(_LIVE):
+        ex.close_background()
 
 
 def _asset(name: str) -> str:
@@ -88,7 +102,8 @@ class Explorer(anywidget.AnyWidget):
 
     With ``bank_path`` every label, star, note and hide is saved there at once (merged with other writers of the
     same file), and reopening an Explorer with the same path restores them. Without a bank, the Explorer starts
-    with the top SeFa directions.
+    with the top SeFa directions. Where a full frame takes longer than ``preview_budget`` seconds and the
+    generator can stop synthesis early (StyleGAN2), a drag shows previews and the full frame when it rests.
     """
 
     _esm = _asset("explorer.js")
@@ -116,7 +131,7 @@ class Explorer(anywidget.AnyWidget):
 
     def __init__(self, generator: Generator | str, bank: DirectionBank | None = None,
                  bank_path: str | Path | None = None, samples: int = 1, seed: int = 0, max_sliders: int = 24,
-                 frame_format: str = "auto", device: str = "auto", **kwargs: Any):
+                 frame_format: str = "auto", device: str = "auto", preview_budget: float = 0.2, **kwargs: Any):
         kwargs.pop("scale", None)  # the front-end fits the image to the available width now
         samples = values.whole(samples, "samples", 1, values.MAX_SAMPLES)
         seed = values.whole(seed, "seed", 0, values.MAX_SEED)
@@ -136,6 +151,10 @@ class Explorer(anywidget.AnyWidget):
         self._suggest_wanted: list[int] = []
         self._suggest_thread: threading.Thread | None = None
         self._quiet = False
+        self._version = 0
+        self._send_lock = threading.Lock()
+        self._settle_timer: threading.Timer | None = None
+        self.settle_seconds = 0.3
         if self.bank_path is not None and self.bank_path.exists():
             bank = DirectionBank.load(self.bank_path, generator=self.generator, autosave=True)
         elif bank is None:
@@ -157,11 +176,25 @@ class Explorer(anywidget.AnyWidget):
             "prefetch_thumbnails": h * w <= 128 * 128,  # every row's thumbnails at once: cheap for small images
             "bank_path": str(self.bank_path) if self.bank_path else None}
         self.z = self.generator.sample_latents(samples, seed)
+        self._planner = PreviewPlanner(self.generator, preview_budget)
+        _LIVE.add(self)
         self.on_msg(self._on_message)
         self.observe(self._on_shifts, "shifts")
         self._set_bank(bank)
         self._say(f"{len(bank)} directions on the sliders. Drag one, or find new directions under "
                   "'Find directions'; name them under 'Label'.")
+
+    def close_background(self, timeout: float = 30.0) -> None:
+        """Stop this Explorer's background work (training, pending frames, suggestions) and wait for it."""
+        if self._cancel is not None:
+            self._cancel.set()
+        self._suggest_wanted.clear()
+        for timer in (self._settle_timer, self._snapshot_timer):
+            if timer is not None:
+                timer.cancel()
+        for thread in (self._thread, self._suggest_thread, self._settle_timer, self._snapshot_timer):
+            if thread is not None and thread.is_alive():
+                thread.join(timeout)
 
     # ------------------------------------------------------------ messages
     def _on_message(self, _widget: Any, content: dict, _buffers: Any) -> None:
@@ -202,17 +235,54 @@ class Explorer(anywidget.AnyWidget):
             return self.generator.render_uint8(self.bank.shift(self.z, self.shifts))
 
     def _render(self) -> None:
+        """A full-quality frame of the current state."""
+        self._version += 1
+        start = time.perf_counter()
         frames = self.frames()
+        self._planner.record_full(time.perf_counter() - start)
+        self._send_frame(frames, "full")
+
+    def _send_frame(self, frames: np.ndarray, quality: str) -> None:
         n, th, tw = frames.shape[:3]
         cols = grid_columns(n)
         image = grid_tile(frames, cols)
         fmt, data = encode(image, self.frame_format)
-        self._seq += 1
-        msg = {"type": "frame", "seq": self._seq, "format": fmt, "width": image.shape[1], "height": image.shape[0],
-               "tiles": {"n": n, "tw": tw, "th": th, "gap": max(1, tw // 16), "cols": cols}}
-        self._last_frame = (msg, data, image)
-        self.send(msg, buffers=[data])
-        self._schedule_snapshot()
+        with self._send_lock:
+            self._seq += 1
+            msg = {"type": "frame", "seq": self._seq, "format": fmt, "width": image.shape[1],
+                   "height": image.shape[0], "quality": quality, "size": max(th, tw),
+                   "tiles": {"n": n, "tw": tw, "th": th, "gap": max(1, tw // 16), "cols": cols}}
+            self.send(msg, buffers=[data])
+        if quality == "full":
+            self._last_frame = (msg, data, image)
+            self._schedule_snapshot()
+
+    def _moved(self) -> None:
+        """The sliders or the pad moved. Where a full frame takes longer than the frame budget and the
+        generator can stop early, show a preview now and the full frame once the input rests."""
+        if not self._planner.wanted():
+            self._render()
+            return
+        self._version += 1
+        with self._lock:
+            frames, _ = self._planner.render(self.bank.shift(self.z, self.shifts))
+        self._send_frame(frames, "preview")
+        if self._settle_timer is not None:
+            self._settle_timer.cancel()
+        self._settle_timer = threading.Timer(self.settle_seconds, self._settled, args=(self._version,))
+        self._settle_timer.daemon = True
+        self._settle_timer.start()
+
+    def _settled(self, version: int) -> None:
+        """The full frame after a drag; thrown away if the input moved again while it rendered."""
+        if version != self._version:
+            return
+        with self._lock:
+            start = time.perf_counter()
+            frames = self.frames()
+            self._planner.record_full(time.perf_counter() - start)
+        if version == self._version:
+            self._send_frame(frames, "full")
 
     def _schedule_snapshot(self) -> None:
         """The saved-state image follows the live one once the sliders rest (not on every frame of a drag)."""
@@ -241,7 +311,7 @@ class Explorer(anywidget.AnyWidget):
             finally:
                 self._quiet = False
             return
-        self._render()
+        self._moved()
 
     # ------------------------------------------------------------ explore
     def set_shift(self, k: int, value: float) -> None:
