@@ -172,3 +172,20 @@ def test_local_links_resolve():
             if "://" in target:
                 continue
             assert (path.parent / target).exists(), f"{path.name} links to {target}, which does not exist"
+
+
+def test_layout_block_names_files_that_exist():
+    text = README.read_text()
+    layout = text[text.index("## Layout"):]
+    block = layout[layout.index("```\n") + 4:layout.index("\n```", layout.index("```\n") + 4)]
+    top = None
+    for line in block.splitlines():
+        if not line.startswith(" "):
+            top = ROOT / line.split()[0]
+            assert top.exists(), f"the README's layout names {line.split()[0]}, which does not exist"
+            names = re.findall(r"[\w-]+\.(?:py|js|css|md|png)", line)
+        else:  # a folder as the first word, files anywhere
+            names = re.findall(r"^\s+([\w-]+/)", line) + re.findall(r"[\w-]+\.(?:py|js|css|md|png)", line)
+        for name in names:
+            found = list(top.rglob(name.rstrip("/"))) if top.is_dir() else []
+            assert found, f"the README's layout puts {name} under {top.name}/, where there is none"
