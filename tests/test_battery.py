@@ -1,11 +1,12 @@
 """The attack battery of issue 14, as tests: concurrent writers, kills during saves, malicious pickles, bad numbers.
 
 Every test prints its counts ("BATTERY <attack>: tried N, held N"); run ``pytest tests/test_battery.py -s`` to see
-them. The default run is sized for CI (well under a minute on two cores); ``GX_BATTERY=full`` (or ``-m slow``
-for the marked ones) runs the full-size loops of the issue (200 kills per bank layout, 160 labels...).
+them. The default run is sized for CI (about 40 s on two shared cores); ``GX_BATTERY=full`` runs the full-size
+loops of the issue (200 kills per bank layout, 100 kills while labelling, 50 labels per process).
 """
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -138,7 +139,7 @@ def test_kill_during_saves_that_change_k(tmp_path, layout):
     path = tmp_path / layout
     versions = [_bank(k=3 + v % 5, version=v) for v in range(KILLS + 1)]
     versions[0].save(path)
-    held = temps_seen = 0
+    held = whole_versions = kills_leaving_temps = 0
     rng = torch.Generator().manual_seed(0)
     for attempt in range(KILLS):
         start = attempt + 1
@@ -149,9 +150,9 @@ def test_kill_during_saves_that_change_k(tmp_path, layout):
                 versions[v % len(versions)].save(path)
                 v += 1
 
-        before = DirectionBank.load(path) if attempt % 10 == 0 else None
+        left = len(_temps(path))
         _kill_after(_fork(child), float(torch.rand((), generator=rng)) * 0.02)
-        temps_seen += len(_temps(path))
+        kills_leaving_temps += len(_temps(path)) > left
         try:
             bank = DirectionBank.load(path)
         except ValueError:
@@ -159,10 +160,12 @@ def test_kill_during_saves_that_change_k(tmp_path, layout):
         version = int(bank.directions[0, 0])
         whole = (len(bank) == 3 + version % 5 and bool((bank.directions == version).all())
                  and bank.labels == [f"v{version} {i}" for i in range(len(bank))])
-        held += whole and not _temps(path) and (before is None or version >= int(before.directions[0, 0]))
+        whole_versions += whole
+        held += whole and not _temps(path)
     report(f"kills during saves changing K ({layout})", KILLS, held,
-           f"{temps_seen} temp files found after kills, all removed by the next load")
-    assert held == KILLS
+           f"{whole_versions} loaded as a whole version; {kills_leaving_temps} kills left temp files, "
+           f"{len(_temps(path))} there after the last load")
+    assert held == KILLS and not _temps(path)
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="kill loops fork (POSIX)")
@@ -245,12 +248,20 @@ def test_values_that_must_be_refused(tmp_path, tiny):
         "render latents of 1e30": (lambda: tiny.render(torch.full((1, 8), 1e30)), "within ±1e\\+06"),
         "render NaN latents": (lambda: tiny.render(torch.full((1, 8), float("nan"))), "NaN or inf"),
     }
-    held = 0
-    for attack, message in cases.values():
-        with pytest.raises(ValueError, match=message):
+    held, failed = 0, []
+    for name, (attack, message) in cases.items():
+        try:
             attack()
-        held += 1
+            failed.append(f"{name}: accepted")
+        except ValueError as exc:
+            if re.search(message, str(exc)):
+                held += 1
+            else:
+                failed.append(f"{name}: {exc}")
+        except Exception as exc:  # noqa: BLE001 - an unclear error is a failure, counted
+            failed.append(f"{name}: {type(exc).__name__}: {exc}")
     report("values refused with a clear error", len(cases), held)
+    assert not failed, failed
 
 
 def test_a_generator_that_overflows_says_so(tiny):
@@ -266,6 +277,11 @@ def test_a_generator_that_overflows_says_so(tiny):
             return (z[:, :1, None, None] * 1e38 * 1e38).expand(-1, 3, 4, 4)  # inf for any |z| >= 1
 
     g = Generator(Overflowing(), device="cpu", name="overflowing")
-    with pytest.raises(ValueError, match="overflowing returned NaN or inf pixels"):
+    try:
         g.render(torch.ones(1, 4), batch_size=1)
+        held = 0
+    except ValueError as exc:
+        held = int("overflowing returned NaN or inf pixels" in str(exc))
+    report("a generator's NaN output refused", 1, held)
+    assert held == 1
     assert g.render(torch.zeros(1, 4), batch_size=1).shape == (1, 3, 4, 4)
