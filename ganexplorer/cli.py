@@ -132,10 +132,23 @@ def cmd_train_gan(args) -> None:
 def cmd_train_judges(args) -> None:
     from .evaluation.judges import JUDGES, save_judge, train_judge
 
+    rows = []
     for name in JUDGES if args.judge == "all" else [args.judge]:
         model, score = train_judge(name, steps=args.steps, device=args.device)
         save_judge(model, name, score)
-        print(name, json.dumps(score))
+        rows += score_rows(name, score)
+    print(format_table(["judge", "held-out measure", "value"], rows))
+
+
+def score_rows(judge: str, score: dict) -> list[list[object]]:
+    """A judge's held-out score as table rows: one per measure, one per factor for nested measures."""
+    rows: list[list[object]] = []
+    for measure, value in score.items():
+        if isinstance(value, dict):
+            rows += [[judge, f"{measure.removeprefix('heldout_')} {key}", float(v)] for key, v in value.items()]
+        else:
+            rows.append([judge, measure.removeprefix("heldout_"), float(value)])
+    return rows
 
 
 def cmd_quality(args) -> None:
@@ -254,7 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--width", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)
 
-    p = command("train-judges", cmd_train_judges, "train the digit classifier and the factor regressor",
+    p = command("train-judges", cmd_train_judges,
+                "train the digit classifier and the factor regressor (replaces the judges the package ships)",
                 model=False)
     p.add_argument("--judge", choices=["all", "digits", "factors"], default="all")
     p.add_argument("--steps", type=int, default=2000)

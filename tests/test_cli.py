@@ -11,7 +11,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from ganexplorer import ZOO, DirectionBank, sefa
-from ganexplorer.cli import format_table, main, parse_indices, parse_shifts
+from ganexplorer.cli import format_table, main, parse_indices, parse_shifts, score_rows
 from ganexplorer.traversal import render_traversals
 
 
@@ -175,3 +175,10 @@ def test_train_gan_shows_progress_by_default(monkeypatch, tmp_path):
     monkeypatch.setattr(train, "_recalibrate_batchnorm", lambda *args, **kwargs: None)  # 25,600 renders: skip
     train.train_gan("shapes", tmp_path / "g.safetensors", steps=1, batch_size=4, width=2, device="cpu")
     assert opened == [False] and (tmp_path / "g.safetensors").exists()
+
+
+def test_judge_scores_print_as_rows():
+    rows = score_rows("factors", {"heldout_r2": {"x": 0.9976246953010559, "y": 0.99}})
+    assert rows == [["factors", "r2 x", 0.9976246953010559], ["factors", "r2 y", 0.99]]
+    text = format_table(["judge", "held-out measure", "value"], score_rows("digits", {"heldout_accuracy": 0.994}))
+    assert text.splitlines()[-1].split() == ["digits", "accuracy", "0.994"]
