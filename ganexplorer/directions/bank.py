@@ -23,7 +23,6 @@ import contextlib
 import copy
 import hashlib
 import json
-import math
 import numbers
 import os
 import re
@@ -125,7 +124,7 @@ CHECKS = {  # field -> (test of one entry, what it must be, convert)
     "starred": (_is_bool, "true or false", bool),
     "notes": (lambda x: isinstance(x, str), "a string", str),
     "hidden": (_is_bool, "true or false", bool),
-    "scores": (lambda x: x is None or (_is_real(x) and math.isfinite(x)), "a finite number or null",
+    "scores": (lambda x: x is None or _is_real(x), "a number or null",
                lambda x: None if x is None else float(x)),
     "source": (lambda x: isinstance(x, str), f"one of {', '.join(SOURCES)}", str),
     "layers": (lambda x: x is None or isinstance(x, str), "a layer range such as 'all' or '2-5' (or null)",
