@@ -6,6 +6,7 @@ import argparse
 import json
 import re
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -97,8 +98,8 @@ def cmd_sefa(args) -> None:
 
     g = _generator(args)
     bank = sefa(g, layers=args.layers, k=args.k)
-    print(f"SeFa on {g.name}: {len(bank)} directions "
-          "(eigenvalue: how much the first layer's output moves along the direction)")
+    moved = "the first layer's output" if args.layers == "all" else f"the styles of layers {args.layers}"
+    print(f"SeFa on {g.name}: {len(bank)} directions (eigenvalue: how strongly the direction moves {moved})")
     shown = len(bank) if args.k else min(len(bank), 10)
     print(format_table(["direction", "eigenvalue"], [[i, float(s)] for i, s in enumerate(bank.scores[:shown])],
                        digits=2))
@@ -309,11 +310,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    formatwarning = warnings.formatwarning  # warnings read as one line, not as the source line that raised them
+    warnings.formatwarning = lambda message, category, *rest, **kw: f"warning: {message}\n"
     try:
         args.func(args)
     except (ValueError, FileNotFoundError, TypeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        warnings.formatwarning = formatwarning
     return 0
 
 
