@@ -63,6 +63,8 @@ def read_header(path: str | Path) -> dict[str, Any]:
         with safe_open(str(path), "pt") as fh:
             raw = fh.metadata() or {}
         return {k: json.loads(v) for k, v in raw.items()}
+    except RecursionError:
+        raise ValueError(f"{path} has a header nested too deeply to be a weights header") from None
     except (SafetensorError, OSError, json.JSONDecodeError) as exc:
         raise ValueError(f"{path} is not a readable safetensors weights file ({exc})") from exc
 

@@ -207,3 +207,19 @@ def test_a_whole_module_checkpoint_is_refused_naming_its_class(tmp_path, monkeyp
     assert refused_global("Unsupported class model.Generator") == "model.Generator"
     assert refused_global("Unsupported global: model.Generator") == "model.Generator"
     assert refused_global("magic number mismatch") is None
+
+
+def test_deeply_nested_json_in_checkpoints_and_weight_headers_is_refused_clearly(tmp_path):
+    """Beyond issue 14's list: the same 50k-deep JSON as in banks, in a checkpoint folder's args.json and in a
+    weights file's header, gave a raw RecursionError."""
+    from ganexplorer.files import read_header
+
+    deep = "[" * 50_000 + "]" * 50_000
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "args.json").write_text(deep)
+    with pytest.raises(ValueError, match="args.json is JSON nested too deeply"):
+        read_checkpoint(folder)
+    save_file({"w": torch.ones(1)}, tmp_path / "w.safetensors", metadata={"config": deep})
+    with pytest.raises(ValueError, match="nested too deeply"):
+        read_header(tmp_path / "w.safetensors")

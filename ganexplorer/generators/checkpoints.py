@@ -81,6 +81,8 @@ def read_file(path: Path) -> Any:
     if suffix == ".json":
         try:
             return json.loads(path.read_text())
+        except RecursionError:
+            raise ValueError(f"{path} is JSON nested too deeply to be a checkpoint's settings") from None
         except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ValueError(f"{path} is not valid JSON ({exc})") from exc
     if suffix == ".safetensors":
