@@ -395,3 +395,15 @@ def test_directory_bank_of_the_old_layout_still_loads(tmp_path):
     back.label(0, "upgraded")
     assert sorted(p.name for p in folder.iterdir()) == ["bank.json", "directions.1.safetensors"]
     assert DirectionBank.load(folder).labels[0] == "upgraded"
+
+
+def test_refresh_of_a_bank_pointed_at_a_file_then_edits_merge(tmp_path):
+    path = _bank().save(tmp_path / "b.gxb")
+    other = DirectionBank.load(path, autosave=True)
+    mine = _bank()  # a bank made in memory (its own ids), then pointed at the file
+    mine.autosave_path = path
+    assert mine.refresh()[0].startswith("another writer replaced the bank: 4 → 4 directions (4 new, 4 gone)")
+    assert mine.ids == other.ids
+    other.label(0, "other")
+    mine.label(1, "mine")  # merged, not a whole save over other's label
+    assert DirectionBank.load(path).labels[:2] == ["other", "mine"]

@@ -366,10 +366,10 @@ class DirectionBank:
                                                                     f"{FIELD_NAMES[field]} ")]
                 messages.append(f"direction {j} (id {ident}): {FIELD_NAMES[field]} conflict: another writer had "
                                 f"set {picked[(ident, field)]!r}; this later edit {value!r} wins")
+            self.changes = messages
             self._set(j, field, value)
             self._write(path)
             self._base = self._snapshot()
-            self.changes = messages
 
     def refresh(self) -> list[str]:
         """Pick up what other writers saved to this bank's file (``autosave_path``, else the file it was loaded
@@ -389,6 +389,7 @@ class DirectionBank:
             if self._synced != path:
                 self._base = None
             messages, _ = self._adopt(disk)
+            self._synced = path
         self.changes = messages
         return list(messages)
 
