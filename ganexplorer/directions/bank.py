@@ -200,10 +200,20 @@ class DirectionBank:
 
     Concurrency (see the module docstring): with ``autosave_path`` set every edit is a locked read-merge-write
     of one field of one direction, matched by id; ``changes`` lists, after each edit and ``refresh()``, what
-    this bank picked up from other writers and any conflicts, e.g.
-    ``"direction 3 (id 1f0c9a2e): label 'x' → 'y' by another writer"``. An edit of a direction another writer
-    removed raises ``BankConflict`` (a ValueError) with the bank refreshed to the disk version.
-    ``DirectionBank.locked(path)`` makes a longer sequence (refresh, compose, save) atomic.
+    this bank picked up from other writers and any conflicts (the edit methods return None). The messages
+    (fields named label, star, note, hidden, score, source, layers, shift range; indices in the merged bank):
+
+    - ``direction 3 (id 1f0c9a2e): label 'x' → 'y' by another writer``
+    - ``direction 3 (id 1f0c9a2e): label conflict: another writer had set 'y'; this later edit 'z' wins``
+    - ``direction 3 (id 1f0c9a2e): shift range conflict: kept 2.0, saved by another writer, over this bank's
+      unsaved 5.0`` (a change made by assigning the lists directly, never saved)
+    - ``another writer replaced the bank: 5 → 7 directions (2 new, 0 gone)``
+
+    An edit of a direction another writer removed raises ``BankConflict`` (a ValueError): ``direction 3 (id
+    1f0c9a2e) is no longer in bank.gxb: another writer replaced the bank (it now has 7 directions); this bank
+    was reloaded from disk, so the label edit was not saved: redo it on the current directions``, with the
+    bank refreshed to the disk version (and the messages in ``changes``). ``DirectionBank.locked(path)``
+    makes a longer sequence (refresh, compose a new bank, save it) atomic.
     """
 
     Conflict = BankConflict
