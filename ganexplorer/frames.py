@@ -48,12 +48,3 @@ def png_bytes(image: Image.Image | np.ndarray) -> bytes:
     image.save(buf, format="PNG")
     return buf.getvalue()
 
-
-def fit(image: Image.Image, max_side: int) -> Image.Image:
-    """Scale down to ``max_side`` (smooth), or up by a whole factor (crisp) for tiny images."""
-    side = max(image.size)
-    if side > max_side:
-        return image.resize((max(1, image.width * max_side // side), max(1, image.height * max_side // side)),
-                            Image.LANCZOS)
-    zoom = max_side // side
-    return image.resize((image.width * zoom, image.height * zoom), Image.NEAREST) if zoom > 1 else image

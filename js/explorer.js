@@ -59,9 +59,10 @@ function render({ model, el }) {
   // ---------------------------------------------------------------- commands to Python
   let nextId = 0;
   const pending = new Map();
-  function cmd(name, args = {}, onError = null) {
+  function cmd(name, args = {}, onError = null, button = null) {
     const id = ++nextId;
-    pending.set(id, onError);
+    if (button) button.disabled = true; // no double runs from a double click
+    pending.set(id, (error) => { if (onError && error !== null) onError(error); if (button) button.disabled = false; });
     model.send({ type: "cmd", id, name, args });
     return id;
   }
@@ -74,6 +75,7 @@ function render({ model, el }) {
   const view = h("div", { class: "gx-view" }, wrap, caption);
   const resizer = new ResizeObserver(() => layout());
   resizer.observe(wrap);
+  resizer.observe(root);
   let newest = -1;
 
   // Samples arrive as a grid of tiles; the view lays them out again in the number of columns that makes each
@@ -93,7 +95,9 @@ function render({ model, el }) {
     const { bitmap, tiles } = last;
     const { n, tw, th, gap, cols: srcCols } = tiles;
     const width = Math.max(120, wrap.clientWidth);
-    const maxHeight = Math.max(200, Math.min(window.innerHeight * 0.72, 720));
+    // Beside the panel the image may be tall; with the panel under it, it leaves room to see the sliders too.
+    const stacked = panel.offsetTop > view.offsetTop + 20;
+    const maxHeight = Math.max(200, Math.min(window.innerHeight * (stacked ? 0.4 : 0.72), 720));
     const [c, scale] = bestColumns(n, tw, th, gap, width, maxHeight);
     const rows = Math.ceil(n / c);
     const w = c * tw + (c - 1) * gap;
@@ -170,6 +174,16 @@ function render({ model, el }) {
     if (key !== currentTab) sections[key].hidden = true;
     panel.append(sections[key]);
   }
+  tabs._gxKey = (e) => {
+    const keys = TAB_NAMES.map(([k]) => k);
+    const i = keys.indexOf(currentTab);
+    if (e.key !== "ArrowRight" && e.key !== "ArrowLeft") return false;
+    const next = keys[(i + (e.key === "ArrowRight" ? 1 : keys.length - 1)) % keys.length];
+    showTab(next);
+    tabButtons[next].focus();
+    e.preventDefault();
+    return true;
+  };
   function showTab(key) {
     currentTab = key;
     for (const [k] of TAB_NAMES) {
@@ -232,7 +246,8 @@ function render({ model, el }) {
   const sliderBox = h("div", { class: "gx-sliders", "aria-label": "direction sliders" });
   const moreBox = h("div", { class: "gx-more" });
   const padDot = h("div", { class: "gx-pad-dot", style: "left:50%;top:50%" });
-  const pad = h("div", { class: "gx-pad", title: "Drag to move along two directions at once", "aria-label": "2-D pad" }, padDot);
+  const pad = h("div", { class: "gx-pad", tabindex: "0", title: "Drag, or focus and use the arrow keys, to move along two directions at once",
+    "aria-label": "2-D pad" }, padDot);
   const padX = h("select", { class: "gx-pad-x", "aria-label": "pad direction across" });
   const padY = h("select", { class: "gx-pad-y", "aria-label": "pad direction up" });
   padX.addEventListener("change", () => cmd("set_pad", { x: Number(padX.value), y: Number(padY.value) }));
@@ -273,7 +288,7 @@ function render({ model, el }) {
     sliderInputs.clear();
     const rows = visible.slice(0, limit).map(([k, d]) => {
       const r = d.range;
-      const input = h("input", { type: "range", min: String(-r), max: String(r), step: String(r / 50),
+      const input = h("input", { type: "range", min: String(-r), max: String(r), step: "any",
         value: String(shifts[k] || 0), "aria-label": `shift along direction ${k}: ${d.label}`,
         title: `${d.label}: drag, or focus and use the arrow keys` });
       const readout = h("span", { class: "gx-readout" }, (shifts[k] || 0).toFixed(2));
@@ -282,6 +297,15 @@ function render({ model, el }) {
         readout.textContent = shifts[k].toFixed(2);
         queueShifts();
       });
+      input._gxKey = (e) => {
+        const sign = { ArrowRight: 1, ArrowUp: 1, ArrowLeft: -1, ArrowDown: -1 }[e.key];
+        if (!sign) return false;
+        e.preventDefault();
+        const value = Math.max(-r, Math.min(r, Number(input.value) + sign * r / (e.shiftKey ? 5 : 20)));
+        input.value = String(value);
+        input.dispatchEvent(new Event("input"));
+        return true;
+      };
       input.addEventListener("pointerdown", () => { dragging = k; });
       input.addEventListener("pointerup", () => { dragging = -1; });
       input.addEventListener("focus", () => { dragging = k; });
@@ -320,6 +344,9 @@ function render({ model, el }) {
       input.value = String(shifts[k] || 0);
       readout.textContent = (shifts[k] || 0).toFixed(2);
     }
+    updatePadDot();
+  }
+  function updatePadDot() {
     const [px, py] = model.get("pad");
     const dirs = model.get("directions");
     if (dirs[px] && dirs[py]) {
@@ -346,6 +373,23 @@ function render({ model, el }) {
     }
     queueShifts();
   }
+  pad._gxKey = (e) => {
+    const d = { ArrowRight: [1, 0], ArrowLeft: [-1, 0], ArrowUp: [0, 1], ArrowDown: [0, -1] }[e.key];
+    if (!d) return false;
+    e.preventDefault();
+    const [px, py] = model.get("pad");
+    const dirs = model.get("directions");
+    const step = e.shiftKey ? 0.2 : 0.05;
+    for (const [k, dk] of [[px, d[0]], [py, d[1]]]) {
+      if (!dk) continue;
+      shifts[k] = Math.max(-dirs[k].range, Math.min(dirs[k].range, (shifts[k] || 0) + dk * step * dirs[k].range));
+      const pair = sliderInputs.get(k);
+      if (pair) { pair[0].value = String(shifts[k]); pair[1].textContent = shifts[k].toFixed(2); }
+    }
+    updatePadDot();
+    queueShifts();
+    return true;
+  };
   pad.addEventListener("pointerdown", (e) => { pad.setPointerCapture(e.pointerId); padMove(e); });
   pad.addEventListener("pointermove", (e) => { if (pad.hasPointerCapture(e.pointerId)) padMove(e); });
   pad.addEventListener("pointerup", (e) => pad.releasePointerCapture(e.pointerId));
@@ -361,11 +405,16 @@ function render({ model, el }) {
     ...info.deformators.map((d) => h("option", { value: d }, DEFORMATOR_NAMES[d] || d)));
   const kept = (v) => (v === "" ? null : v);
   const runSefa = h("button", { class: "gx-btn gx-primary gx-sefa", title: "Closed form, instant: top eigenvectors of WᵀW of the first layer's weights",
-    onclick: () => cmd("run_sefa", { k: kept(kInput.value), layers: layersInput.value || "all" }) }, "Run SeFa");
+    onclick: () => cmd("run_sefa", { k: kept(kInput.value), layers: layersInput.value || "all" }, null, runSefa) }, "Run SeFa");
   const runPca = h("button", { class: "gx-btn gx-primary gx-pca", title: "GANSpace: principal components of early activations, a few seconds",
-    onclick: () => cmd("run_pca", { k: kept(kInput.value) }) }, "Run PCA");
+    onclick: () => { setPcaBusy(); cmd("run_pca", { k: kept(kInput.value) }, null, runPca); } }, "Run PCA");
+  function setPcaBusy() { status.className = "gx-status gx-info"; status.textContent = "PCA: sampling activations…"; }
   const runDiscover = h("button", { class: "gx-btn gx-primary gx-discover", title: "Train directions A and a reconstructor R (Voynov & Babenko); runs in the background",
-    onclick: () => { setRunText("starting…", ""); cmd("discover", { steps: stepsInput.value, k: kept(kInput.value), deformator: deformatorSelect.value }); } }, "Start training");
+    onclick: () => {
+      setRunText("starting…", "");
+      cmd("discover", { steps: stepsInput.value, k: kept(kInput.value), deformator: deformatorSelect.value },
+        () => { progressBox.hidden = !model.get("run").state || model.get("run").state === "idle"; updateRun(); });
+    } }, "Start training");
   const cancelBtn = h("button", { class: "gx-btn gx-danger gx-cancel", title: "Stop training; its directions so far become a proposal marked incomplete",
     onclick: () => cmd("cancel") }, "Cancel");
   const progressBar = h("progress", { max: "1", value: "0", "aria-label": "training progress" });
@@ -443,17 +492,19 @@ function render({ model, el }) {
     drawCurve(run.history, run.chance);
   }
 
+  const keptCount = () => model.get("directions").filter((d) => d.kept).length;
   function renderProposals() {
     const list = model.get("proposals");
     proposalsBox.replaceChildren(...(list.length ? list.slice().reverse().map((p) => h("div", {
       class: `gx-proposal gx-proposal-${p.id}${p.complete ? "" : " gx-incomplete"}` },
       h("div", {}, h("b", {}, `#${p.id} ${p.method}`), ` — ${p.summary}`),
       p.preview ? h("img", { src: p.preview, alt: `preview of proposal ${p.id}` }) : "",
+      p.preview_note ? h("div", { class: "gx-keys" }, p.preview_note) : "",
       h("div", { class: "gx-row-controls" },
-        h("button", { class: "gx-btn gx-primary gx-apply", title: "Replace the sliders' directions with these, keeping every direction you named, starred, annotated or hid",
-          onclick: () => cmd("apply", { proposal: p.id, mode: "replace" }) }, "Apply (keep my named)"),
+        h("button", { class: "gx-btn gx-primary gx-apply", title: `Replace the sliders' directions with these; the ${keptCount()} you named, starred, annotated or hid stay`,
+          onclick: (e) => cmd("apply", { proposal: p.id, mode: "replace" }, null, e.currentTarget) }, `Apply (your ${keptCount()} stay)`),
         h("button", { class: "gx-btn gx-add", title: "Add these directions after all current ones",
-          onclick: () => cmd("apply", { proposal: p.id, mode: "add" }) }, "Add to current"),
+          onclick: (e) => cmd("apply", { proposal: p.id, mode: "add" }, null, e.currentTarget) }, "Add to current"),
         h("button", { class: "gx-btn gx-discard", title: "Forget this proposal; the sliders stay as they are",
           onclick: () => cmd("discard", { proposal: p.id }) }, "Discard")))) : [h("div", { class: "gx-keys" }, "No open proposal.")]));
     const steps = model.get("undo_steps");
@@ -471,7 +522,8 @@ function render({ model, el }) {
   const gallery = h("div", { class: "gx-gallery", "aria-label": "directions gallery" });
   sections.label.append(
     h("div", { class: "gx-gallery-bar" }, ...filterButtons, galleryCount),
-    h("div", { class: "gx-keys" }, "Keys: ↑/↓ move · Enter name it (Enter saves, goes on) · a accept suggestion · s star · h hide · n notes · Esc back"),
+    h("div", { class: "gx-keys" }, ["Keys:", "↑/↓ move", "Enter name it (Enter saves, goes on)", "a accept suggestion",
+      "s star", "h hide", "n notes", "Esc back"].map((t) => t.replaceAll(" ", "\u00a0")).join(" · ")),
     gallery);
   const thumbs = new Map(); // k -> {url, shifts, key}
   const rowEls = new Map();
@@ -568,6 +620,7 @@ function render({ model, el }) {
   }
 
   let observer = null;
+  let lastOrder = [];
   function renderGallery() {
     if (currentTab !== "label") return;
     const dirs = model.get("directions");
@@ -579,7 +632,7 @@ function render({ model, el }) {
     const selection = focusIsName ? [focused.selectionStart, focused.selectionEnd] : null;
     const shown = dirs.map((d, k) => [k, d]).filter(([, d]) => matches(d));
     const named = dirs.filter((d) => d.named).length;
-    galleryCount.textContent = `${shown.length} shown · ${dirs.length} directions · ${named} named`;
+    galleryCount.textContent = `${shown.length} shown · ${dirs.length} directions · ${named} named · ${dirs.filter((d) => d.starred).length} starred`;
     for (const b of filterButtons) b.setAttribute("aria-pressed", String(b.classList.contains(`gx-filter-${filter}`)));
     if (observer) observer.disconnect();
     rowEls.clear();
@@ -598,6 +651,12 @@ function render({ model, el }) {
         if (missing.length) cmd("request_thumbnails", { indices: missing });
       }, 60);
     }
+    if (focusK !== null && !rowEls.has(focusK) && lastOrder.length) { // e.g. hidden with h: go on to the next row
+      const after = lastOrder.slice(lastOrder.indexOf(focusK) + 1).find((k) => rowEls.has(k));
+      const target = rowEls.get(after ?? [...rowEls.keys()].pop());
+      if (target) target.focus();
+    }
+    lastOrder = shown.map(([k]) => k);
     if (focusK !== null && rowEls.has(focusK)) {
       const row = rowEls.get(focusK);
       if (focusIsName) {
@@ -659,7 +718,10 @@ function render({ model, el }) {
     "set_export_name", "name", "export_name");
   const exportList = h("div", { class: "gx-exports" });
   const files = new Map(); // path -> blob url
-  const exportButton = (cls, text, title, command) => h("button", { class: `gx-btn ${cls}`, title, onclick: () => cmd(command) }, text);
+  const exportButton = (cls, text, title, command) => {
+    const b = h("button", { class: `gx-btn ${cls}`, title, onclick: () => cmd(command, {}, null, b) }, text);
+    return b;
+  };
   sections.export.append(
     h("div", { class: "gx-row-controls" }, field("file", nameInput, "File name without suffix, relative to the notebook's folder")),
     h("div", { class: "gx-row-controls" },
@@ -700,9 +762,9 @@ function render({ model, el }) {
       canvas.dataset.seq = String(newest);
       canvas.dataset.drawnAt = String(performance.now());
     } else if (msg.type === "reply") {
-      const onError = pending.get(msg.id);
+      const done = pending.get(msg.id);
       pending.delete(msg.id);
-      if (!msg.ok && onError) onError(msg.error);
+      if (done) done(msg.ok ? null : msg.error);
     } else if (msg.type === "pong" && pings.has(msg.id)) {
       const [t0, resolve] = pings.get(msg.id);
       pings.delete(msg.id);

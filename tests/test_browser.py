@@ -148,7 +148,7 @@ def test_arrow_keys_on_a_slider_change_the_pixels(page):
                            timeout=30000)
     time.sleep(1.0)  # let the last frame of the burst land
     assert page.evaluate(PIXELS)["sum"] != before["sum"]
-    assert page.locator(".gx-slider-0 .gx-readout").inner_text() == "0.90"  # 15 steps of 3/50
+    assert page.locator(".gx-slider-0 .gx-readout").inner_text() == "2.25"  # 15 steps of range/20
     assert page.locator(".gx-explorer").count() == 1 and page.locator(".jp-Cell").count() == 2  # no cell inserted
 
 

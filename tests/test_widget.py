@@ -170,7 +170,8 @@ def test_undo_keeps_a_direction_named_after_the_change(mnist, sent):
     ex.label(0, "pc I named")
     ex.undo()
     assert len(ex.bank) == 11 and ex.bank.labels[-1] == "pc I named"
-    assert [p["method"] for p in ex.proposals] == ["SeFa"]
+    assert [p["method"] for p in ex.proposals] == ["SeFa", "PCA"]  # the undone proposal is open again
+    ex.discard()
     ex.discard()
     assert not ex.proposals
 
@@ -205,6 +206,27 @@ def test_cancel_leaves_the_bank_exactly_as_before(mnist, sent, tmp_path, monkeyp
     assert "cancelled" in ex.status["text"] and "sliders are unchanged" in ex.status["text"]
 
 
+def test_cancel_before_the_first_step_proposes_nothing(mnist, sent, tmp_path, monkeypatch):
+    import threading
+    import types
+
+    import ganexplorer.widget.explorer as module
+
+    def cancelled() -> threading.Event:  # the user pressed Cancel before the first step
+        event = threading.Event()
+        event.set()
+        return event
+
+    monkeypatch.setenv("GANEXPLORER_CHECKPOINTS", str(tmp_path))
+    fake = types.SimpleNamespace(Thread=threading.Thread, Timer=threading.Timer, RLock=threading.RLock,
+                                 Lock=threading.Lock, Event=cancelled)
+    ex = Explorer(mnist)
+    monkeypatch.setattr(module, "threading", fake)
+    ex.discover(steps=100, k=4, block=True)
+    assert ex.run["state"] == "cancelled" and ex.run["step"] == 0 and not ex.proposals
+    assert "nothing to propose" in ex.status["text"]
+
+
 def test_a_run_that_ends_after_something_was_applied_does_not_touch_the_sliders(mnist, sent, tmp_path,
                                                                                   monkeypatch):
     monkeypatch.setenv("GANEXPLORER_CHECKPOINTS", str(tmp_path))
@@ -236,6 +258,22 @@ def test_a_finished_run_is_a_complete_proposal_with_its_curve(mnist, sent, tmp_p
     assert ex.bank.source == ["discovery"] * 6
 
 
+def test_an_older_error_gives_way_to_the_next_success(mnist, sent):
+    ex = Explorer(mnist)
+    command(ex, "set_seed", seed="1e99")
+    assert ex.status["kind"] == "error"
+    command(ex, "set_seed", seed="42")
+    assert ex.status["kind"] == "ok" and "42" in ex.status["text"]
+
+
+def test_export_name_is_checked_when_typed(mnist, sent, tmp_path):
+    ex = Explorer(mnist)
+    command(ex, "set_export_name", name=str(tmp_path / "missing" / "x"))
+    assert ex.export_name == "ganexplorer_export" and "does not exist" in ex.status["text"]
+    command(ex, "set_export_name", name=str(tmp_path / "figure"))
+    assert ex.export_name == str(tmp_path / "figure") and str(tmp_path / "figure") in ex.status["text"]
+
+
 def test_labels_are_saved_on_every_edit_and_restored(tmp_path, mnist, sent):
     path = tmp_path / "mnist.gxb"
     ex = Explorer(mnist, bank_path=path)
@@ -244,7 +282,8 @@ def test_labels_are_saved_on_every_edit_and_restored(tmp_path, mnist, sent):
     command(ex, "note", k=2, text="only for 1s and 7s")
     saved = DirectionBank.load(path)
     assert saved.labels[2] == "slant" and saved.starred[2] and saved.notes[2] == "only for 1s and 7s"
-    assert ex.directions[2]["label"] == "slant" and ex.directions[2]["named"]
+    assert ex.directions[2]["label"] == "slant" and ex.directions[2]["named"] and ex.directions[2]["kept"]
+    assert not ex.directions[3]["named"] and not ex.directions[3]["kept"]
     again = Explorer(mnist, bank_path=path)  # a kernel restart
     assert again.bank.labels[2] == "slant" and again.directions[2]["starred"]
 
@@ -262,16 +301,17 @@ def test_two_explorers_on_one_bank_keep_both_users_labels(tmp_path, mnist, sent)
     assert b.bank.labels[0] == "from a 0"  # b picked up a's edits ...
     a.refresh()
     assert a.directions[9]["label"] == "from b 4" and a.directions[0]["starred"]  # ... and a picks up b's
+    a.set_range(2.0)  # saved at once, over b's latest labels
+    disk2 = DirectionBank.load(path)
+    assert disk2.shift_range == [2.0] * 10 and disk2.labels[:10] == disk.labels[:10]
     b.run_sefa(k=3, apply=True)  # a new method run on b keeps a's named directions
     assert DirectionBank.load(path).labels[:10] == disk.labels[:10]
 
 
 def test_hidden_directions_are_kept_by_new_runs(mnist, sent):
     ex = Explorer(mnist)
-    if not hasattr(ex.bank, "hide"):
-        pytest.skip("DirectionBank.hide arrives with the bank-safety work")
     ex.hide(4)
-    assert ex.directions[4]["hidden"] and ex.directions[4]["named"]
+    assert ex.directions[4]["hidden"] and ex.directions[4]["kept"] and not ex.directions[4]["named"]
     ex.run_sefa(k=2, apply=True)
     assert ex.bank.hidden[0] and len(ex.bank) == 3
 
@@ -308,7 +348,7 @@ def test_suggestions_are_measured_and_accepted_as_shown(shapes, sent):
     shown = ex.directions[1]["suggestion"]
     assert shown and 0 <= ex.directions[1]["confidence"] <= 1
     command(ex, "accept_suggestion", k=1)
-    assert ex.bank.labels[1] == shown and ex.directions[1]["named"]
+    assert ex.bank.labels[1] == shown and (ex.directions[1]["named"] or shown.startswith("sefa"))
 
 
 def test_exports_are_absolute_paths_sent_to_the_browser(tmp_path, mnist, sent, monkeypatch):

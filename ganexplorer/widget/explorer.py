@@ -17,6 +17,7 @@ import os
 import re
 import threading
 import time
+import warnings
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +31,7 @@ from ..animation import save_gif, save_mp4, traversal_video
 from ..directions import DirectionBank, pca, sefa
 from ..directions.describe import suggest_labels
 from ..directions.discovery import DEFORMATORS, DiscoveryTrainer
-from ..frames import encode, fit, grid_columns, grid_tile, png_bytes
+from ..frames import encode, grid_columns, grid_tile, png_bytes
 from ..generators import Generator, load_generator
 from ..generators.preview import PreviewPlanner
 from ..traversal import render_traversals, traversal_grid
@@ -90,11 +91,12 @@ class Proposal:
     complete: bool = True
     summary: str = ""
     preview: str = ""  # PNG data URL of a small traversal grid
+    preview_note: str = ""
     created: float = field(default_factory=time.time)
 
     def meta(self) -> dict[str, Any]:
         return {"id": self.id, "method": self.method, "k": len(self.bank), "complete": self.complete,
-                "summary": self.summary, "preview": self.preview}
+                "summary": self.summary, "preview": self.preview, "preview_note": self.preview_note}
 
 
 class Explorer(anywidget.AnyWidget):
@@ -215,11 +217,13 @@ class Explorer(anywidget.AnyWidget):
     def _command(self, cid: Any, name: str, args: dict) -> None:
         """A button or a typed value from the front-end: run the public method; a refusal or error goes to the
         status line and the reply, so the front-end puts the input back to the value in use."""
-        ok, error = True, ""
+        ok, error, start = True, "", time.time()
         try:
             if name not in self.COMMANDS:
                 raise Refused(f"unknown command {name!r}")
             getattr(self, name)(**args)
+            if self.status.get("kind") == "error" and self.status.get("t", 0) < start:
+                self._say(f"{name.replace('_', ' ')}: done", "ok")  # an older error no longer stands
         except Exception as exc:  # noqa: BLE001 - shown to the user, never lost in the kernel log
             ok, error = False, str(exc) if isinstance(exc, Refused) else f"{type(exc).__name__}: {exc}"
             self._say(error, "error")
@@ -345,10 +349,12 @@ class Explorer(anywidget.AnyWidget):
     def set_seed(self, seed: Any) -> None:
         """New latents from ``seed`` (0..2^31-1); anything else is refused and the seed stays."""
         self.resample(values.whole(seed, "seed", 0, values.MAX_SEED), self.samples)
+        self._say(f"seed {self.seed}: new samples", "ok")
 
     def set_samples(self, samples: Any) -> None:
         """How many samples the image shows as a grid (1..64)."""
         self.resample(self.seed, values.whole(samples, "samples", 1, values.MAX_SAMPLES))
+        self._say(f"{self.samples} sample{'s' if self.samples > 1 else ''}", "ok")
 
     def resample(self, seed: int | None = None, samples: int | None = None) -> None:
         """New latents: ``seed`` (default: a fresh random one) and ``samples`` in the grid."""
@@ -364,23 +370,30 @@ class Explorer(anywidget.AnyWidget):
     def set_range(self, r: Any) -> None:
         """The same slider range +-r for every direction (0 < r <= 100); shifts beyond it are pulled in."""
         r = values.number(r, "range", 0.0, values.MAX_RANGE, above=True)
-        with self._lock:
+        with self._lock, self._bank_lock():
+            if self.bank_path is not None:
+                self._picked_up(self.bank.refresh())
             self.bank.shift_range = [r] * len(self.bank)
+            if self.bank_path is not None:  # saved at once, like every other edit
+                self.bank.save(self.bank_path)
         self.shift_range = r
         self._publish_directions()
-        if any(abs(s) > r for s in self.shifts):
+        pulled = any(abs(s) > r for s in self.shifts)
+        if pulled:
             self.shifts = [max(-r, min(r, s)) for s in self.shifts]
+        self._say(f"every slider now spans ±{r:g}" + (" (shifts beyond it were pulled in)" if pulled else ""), "ok")
         self.send({"type": "thumbs-stale"})
 
     def set_truncation(self, psi: Any) -> None:
         """Truncation psi of StyleGAN2 / BigGAN: new latents are drawn (same seed) and shown."""
         if not hasattr(self.generator.module, "truncation"):
             raise Refused(f"{self.generator.name} has no truncation setting")
-        psi = values.number(psi, "truncation ψ", -2.0, 2.0)
+        psi = values.number(psi, "truncation ψ", -1.0, 2.0)
         with self._lock:
             self.generator.module.truncation = psi  # the module checks its own range
         self.truncation = psi
         self.resample(self.seed)
+        self._say(f"truncation ψ = {psi:g} (1 = none; lower = more typical, less varied)", "ok")
 
     def set_class(self, index: Any) -> None:
         """The class a class-conditional generator (BigGAN) draws; the sliders keep their values."""
@@ -391,6 +404,7 @@ class Explorer(anywidget.AnyWidget):
         with self._lock:
             self.generator.module.class_index = index
         self.class_index = index
+        self._say(f"class {index}", "ok")
         self._render()
         self.send({"type": "thumbs-stale"})
 
@@ -400,8 +414,8 @@ class Explorer(anywidget.AnyWidget):
 
     # ------------------------------------------------------------ the bank
     def _bank_lock(self) -> contextlib.AbstractContextManager:
-        locked = getattr(DirectionBank, "locked", None)
-        return locked(self.bank_path) if (self.bank_path is not None and locked) else contextlib.nullcontext()
+        """The bank file's lock (other Explorers, processes), so refresh + compose + save is one step."""
+        return DirectionBank.locked(self.bank_path) if self.bank_path is not None else contextlib.nullcontext()
 
     def _set_bank(self, bank: DirectionBank, shifts: list[float] | None = None) -> None:
         with self._lock:
@@ -423,13 +437,14 @@ class Explorer(anywidget.AnyWidget):
 
     def _publish_directions(self) -> None:
         b = self.bank
-        hidden = getattr(b, "hidden", [False] * len(b))
+        hidden = b.hidden
         rows = []
         for i in range(len(b)):
             suggestion = self._suggestions.get(_key(b, i))
             rows.append({"label": b.labels[i], "starred": b.starred[i], "notes": b.notes[i], "score": b.scores[i],
                          "source": b.source[i], "layers": b.layers[i] or "all", "range": b.shift_range[i],
-                         "hidden": bool(hidden[i]), "named": self._touched(i),
+                         "hidden": bool(hidden[i]), "named": not AUTO_LABEL.match(b.labels[i]),
+                         "kept": self._touched(i),
                          "suggestion": suggestion[0] if suggestion else None,
                          "confidence": suggestion[1] if suggestion else None})
         self.directions = rows
@@ -439,8 +454,7 @@ class Explorer(anywidget.AnyWidget):
     def _touched(self, i: int) -> bool:
         """The user named, starred, annotated or hid direction i: no method run may replace it."""
         b = self.bank
-        hidden = getattr(b, "hidden", None)
-        return bool(b.starred[i] or b.notes[i] or (hidden and hidden[i]) or not AUTO_LABEL.match(b.labels[i]))
+        return bool(b.starred[i] or b.notes[i] or b.hidden[i] or not AUTO_LABEL.match(b.labels[i]))
 
     def _kept(self) -> list[int]:
         return [i for i in range(len(self.bank)) if self._touched(i)]
@@ -454,7 +468,7 @@ class Explorer(anywidget.AnyWidget):
 
     def refresh(self) -> list[str]:
         """Pick up edits another Explorer or process saved to ``bank_path``; returns what changed."""
-        if self.bank_path is None or not hasattr(self.bank, "refresh"):
+        if self.bank_path is None:
             return []
         before = len(self.bank)
         messages = list(self.bank.refresh() or [])
@@ -491,8 +505,6 @@ class Explorer(anywidget.AnyWidget):
 
     def hide(self, k: int, hidden: bool = True) -> None:
         """Hide direction k from the sliders and the gallery's default view (kept in the bank)."""
-        if not hasattr(self.bank, "hide"):
-            raise Refused("this version of DirectionBank cannot hide directions")
         self._edit(k, "hide", bool(hidden))
 
     def set_layers(self, k: int, layers: Any) -> None:
@@ -588,9 +600,11 @@ class Explorer(anywidget.AnyWidget):
             with self._lock:
                 top = list(range(min(4, len(bank))))
                 r = max(bank.shift_range[i] for i in top)
-                grid = traversal_grid(self.generator, bank, top, shifts=np.linspace(-r, r, 5).tolist(), samples=1,
-                                      z=self.z[:1])
-            proposal.preview = "data:image/png;base64," + base64.b64encode(png_bytes(fit(grid, 420))).decode()
+                frames = render_traversals(self.generator, bank, self.z[:1], top, np.linspace(-r, r, 5).tolist())
+            sheet = grid_tile(frames.reshape(-1, *frames.shape[3:]), columns=5)  # rows: directions, cols: shifts
+            proposal.preview = "data:image/png;base64," + base64.b64encode(
+                png_bytes(fit_cells(sheet, 48, *frames.shape[3:5]))).decode()
+            proposal.preview_note = f"rows: directions 0-{len(top) - 1}; columns: shifts {-r:g} … {r:+g}"
         except Exception:  # noqa: BLE001 - a preview is a nicety; the proposal stands without it
             proposal.preview = ""
         self._proposals.append(proposal)
@@ -642,12 +656,12 @@ class Explorer(anywidget.AnyWidget):
         mode = values.choice(mode, "mode", ("replace", "add"))
         p = self._proposal(proposal)
         with self._bank_lock():
-            if self.bank_path is not None and hasattr(self.bank, "refresh"):
+            if self.bank_path is not None:
                 self._picked_up(self.bank.refresh())
             before, incoming = self.bank, p.bank.select(range(len(p.bank)))
             kept = list(range(len(before))) if mode == "add" else self._kept()
             new = before.select(kept).extend(incoming) if kept else incoming
-            self._undo.append((before, f"{p.method} #{p.id} applied"))
+            self._undo.append((before, f"{p.method} #{p.id} applied", p))
             self._set_bank(new)
         self._proposals.remove(p)
         self._publish_proposals()
@@ -667,7 +681,7 @@ class Explorer(anywidget.AnyWidget):
         carried over, never dropped."""
         if not self._undo:
             raise Refused("nothing to undo")
-        restored, what = self._undo.pop()
+        restored, what, proposal = self._undo.pop()
         with self._bank_lock():
             current = self.bank
             known = {_key(restored, i) for i in range(len(restored))}
@@ -677,12 +691,15 @@ class Explorer(anywidget.AnyWidget):
                 new = new.extend(current.select(carried))
             self._set_bank(new)
         self._publish_undo()
+        if proposal is not None and proposal not in self._proposals:  # apply it again later if you like
+            self._proposals.append(proposal)
+            self._publish_proposals()
         extra = f"; kept {len(carried)} direction(s) you named since" if carried else ""
-        self._say(f"undone: {what}{extra}", "ok")
+        self._say(f"undone: {what} (the proposal is open again){extra}", "ok")
         return new
 
     def _publish_undo(self) -> None:
-        self.undo_steps = [what for _, what in self._undo]
+        self.undo_steps = [what for _, what, _ in self._undo]
 
     # ------------------------------------------------------------ discovery
     def discover(self, steps: Any = 1000, k: Any = None, deformator: str = "ortho", block: bool = False,
@@ -716,11 +733,20 @@ class Explorer(anywidget.AnyWidget):
                 trainer = DiscoveryTrainer(self.generator, k=k, deformator=deformator, **options)
                 run["state"] = "running"
                 self.run = dict(run)
-                bank = trainer.run(steps, callback=progress, cancel=cancel, log_every=log_every, checkpoint=ckpt)
+                with warnings.catch_warnings(record=True) as caught:  # e.g. "not converged": shown, not logged
+                    warnings.simplefilter("always")
+                    bank = trainer.run(steps, callback=progress, cancel=cancel, log_every=log_every,
+                                       checkpoint=ckpt)
+                notes = [str(w.message).split(" (")[0] for w in caught if issubclass(w.category, UserWarning)]
                 done = bank.info.get("steps", steps)
                 complete = bool(bank.info.get("complete", True))
+                if done == 0:
+                    run.update(state="cancelled", step=0, ended=time.time())
+                    self.run = dict(run)
+                    self._say("discovery cancelled before its first step: nothing to propose", "ok")
+                    return
                 summary = (f"{len(bank)} {deformator} directions after {done} of {steps} steps, score = "
-                           "reconstructor accuracy per direction")
+                           "reconstructor accuracy per direction" + "".join(f"; {n}" for n in notes))
                 p = self._propose("Discover", bank, complete, summary if complete else "INCOMPLETE: " + summary)
                 run.update(state="done" if complete else "cancelled", step=done, proposal=p.id,
                            ended=time.time())
@@ -756,9 +782,13 @@ class Explorer(anywidget.AnyWidget):
     # ------------------------------------------------------------ export
     def set_export_name(self, name: str) -> None:
         name = str(name).strip()
-        if not name or any(ch in name for ch in "\0"):
+        if not name or "\0" in name:
             raise Refused(f"export file name {name!r} is empty or invalid")
+        folder = Path(name).expanduser().resolve().parent
+        if not folder.is_dir():
+            raise Refused(f"export file name {name!r}: the folder {folder} does not exist")
         self.export_name = name
+        self._say(f"exports will be saved as {Path(name).expanduser().resolve()}.<png|gif|mp4|gxb>", "ok")
 
     def _export_path(self, path: str | Path | None, suffix: str) -> Path:
         p = Path(path if path is not None else self.export_name + suffix).expanduser()
@@ -782,7 +812,7 @@ class Explorer(anywidget.AnyWidget):
     def _chosen(self, directions: list[int] | None) -> list[int]:
         if directions is not None:
             return [self.bank._index(int(i)) for i in directions]
-        hidden = getattr(self.bank, "hidden", [False] * len(self.bank))
+        hidden = self.bank.hidden
         starred = [i for i in range(len(self.bank)) if self.bank.starred[i]]
         return starred or [i for i in range(len(self.bank)) if not hidden[i]][:8] or [0]
 

@@ -43,8 +43,8 @@ def number(value: Any, name: str, lo: float, hi: float, *, above: bool = False) 
     if isinstance(value, bool) or not math.isfinite(x):
         raise Refused(f"{name} must be a finite number, got {value!r}")
     if x < lo or x > hi or (above and x == lo):
-        bound = f"above {lo:g}" if above else f"from {lo:g}"
-        raise Refused(f"{name} must be {bound} and at most {hi:g}, got {x:g}")
+        bounds = f"above {lo:g} and at most {hi:g}" if above else f"from {lo:g} to {hi:g}"
+        raise Refused(f"{name} must be {bounds}, got {x:g}")
     return x
 
 
