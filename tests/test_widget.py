@@ -4,6 +4,7 @@ Frames are checked against renders made directly with the Generator (z + shift *
 against the Explorer's own rendering path.
 """
 
+import base64
 import io
 import time
 
@@ -65,6 +66,10 @@ def test_first_frame_shows_the_samples_as_a_grid(mnist, sent):
     assert ex.bank.source == ["sefa"] * 10 and len(ex.directions) == 10
     assert ex.snapshot[:4] == b"\x89PNG"  # saved-state image for notebooks opened without a kernel
     np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(ex.snapshot)).convert("RGB")), image)
+    bundle = ex._repr_mimebundle_()  # a picture for viewers without widgets (GitHub, nbviewer)
+    bundle = bundle[0] if isinstance(bundle, tuple) else bundle
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert base64.b64decode(bundle["image/png"]) == ex.snapshot
 
 
 def test_a_slider_move_from_the_browser_renders_z_plus_shift_times_direction(mnist, sent):
@@ -431,3 +436,33 @@ def test_only_known_commands_run(mnist, sent):
     ex = Explorer(mnist)
     command(ex, "__init__")
     assert "unknown command" in ex.status["text"]
+
+
+def test_truncation_resamples_the_same_seed_closer_to_the_mean(sent):
+    import ganexplorer as gx
+    from ganexplorer.generators.stylegan2 import StyleGAN2Generator
+
+    torch.manual_seed(0)
+    module = StyleGAN2Generator(resolution=8, latent_dim=8, n_mlp=2, channels=8)
+    module.w_avg.copy_(torch.randn(8))
+    g = gx.Generator(module, device="cpu", name="toy-sg2")
+    ex = Explorer(g, samples=2, seed=5)
+    assert ex.generator_info["truncation"] and ex.generator_info["layer_presets"] == ["all", "0-1", "2-3"]  # 4 layers
+    command(ex, "set_truncation", psi="0.5")
+    noise = torch.randn(2, 8, generator=torch.Generator().manual_seed(5))
+    by_hand_w = module.w_avg + 0.5 * (module.map(noise) - module.w_avg)  # psi-truncation, written out
+    torch.testing.assert_close(ex.z, by_hand_w)
+    assert ex.truncation == 0.5 and "0.5" in ex.status["text"]
+    command(ex, "set_truncation", psi="3")
+    assert ex.truncation == 0.5 and "from -1 to 2" in ex.status["text"]
+
+
+def test_select_and_resample(mnist, sent):
+    ex = Explorer(mnist)
+    command(ex, "select", k=-1)
+    assert ex.selected == 9
+    command(ex, "select", k=10)
+    assert ex.selected == 9 and "does not exist" in ex.status["text"]
+    ex.resample()
+    assert 0 <= ex.seed <= 2**31 - 1
+    torch.testing.assert_close(ex.z, mnist.sample_latents(1, ex.seed))

@@ -186,6 +186,16 @@ class Explorer(anywidget.AnyWidget):
         self._say(f"{len(bank)} directions on the sliders. Drag one, or find new directions under "
                   "'Find directions'; name them under 'Label'.")
 
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict:
+        """The widget, plus its first frame as a PNG for viewers that cannot run widgets (GitHub, nbviewer).
+        JupyterLab itself keeps the live last frame in the notebook when Settings > Save Widget State
+        Automatically is on (the ``snapshot`` trait)."""
+        bundle = super()._repr_mimebundle_(**kwargs)  # a dict, or (data, metadata) from anywidget
+        data = bundle[0] if isinstance(bundle, tuple) else bundle
+        if data is not None and self.snapshot:
+            data["image/png"] = base64.b64encode(self.snapshot).decode()
+        return bundle
+
     def close_background(self, timeout: float = 30.0) -> None:
         """Stop this Explorer's background work (training, pending frames, suggestions) and wait for it."""
         if self._cancel is not None:
