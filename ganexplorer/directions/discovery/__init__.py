@@ -1,6 +1,6 @@
 """Latent discovery (Voynov & Babenko): deformators, reconstructors, the trainer, RCA and the main table."""
 
-from .comparison import format_table, rca_comparison, summarize
+from .comparison import format_table, rca_comparison, rca_comparisons, summarize
 from .deformators import DEFORMATORS, Deformator
 from .rca import rca
 from .reconstructors import RECONSTRUCTORS, make_reconstructor
@@ -8,4 +8,5 @@ from .sampling import sample_shifts
 from .trainer import DiscoveryStopped, DiscoveryTrainer, discover
 
 __all__ = ["DEFORMATORS", "RECONSTRUCTORS", "Deformator", "DiscoveryStopped", "DiscoveryTrainer", "discover",
-           "format_table", "make_reconstructor", "rca", "rca_comparison", "sample_shifts", "summarize"]
+           "format_table", "make_reconstructor", "rca", "rca_comparison", "rca_comparisons", "sample_shifts",
+           "summarize"]

@@ -4,6 +4,7 @@ trained with the same budget, over several seeds, with RCA-vs-steps curves on fr
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,11 +16,13 @@ from .trainer import DiscoveryTrainer
 def rca_comparison(generator, k: int | None = None, steps: int = 2000,
                    deformators: Sequence[str] = ("ortho", "unit-norm", "random", "coordinate"),
                    seed: int = 0, n_eval: int = 2048, progress: bool | None = None, seeds: Sequence[int] | None = None,
-                   eval_every: int | None = None, n_curve: int = 512, **options) -> list[dict[str, Any]]:
+                   eval_every: int | None = None, n_curve: int = 512, keep_banks: bool = False,
+                   **options) -> list[dict[str, Any]]:
     """For each deformator (and each of ``seeds``, default ``[seed]``) train A (unless fixed) and R with the same
     budget, then measure RCA and shift error on fresh pairs (the same pairs for every row of a seed). One row per
     (deformator, seed), with ``chance`` = 1/K. ``eval_every``: also measure RCA on ``n_curve`` fresh pairs every
-    that many steps (``row['curve']``: [(step, RCA, shift error), ...]). ``options`` go to DiscoveryTrainer."""
+    that many steps (``row['curve']``: [(step, RCA, shift error), ...]). ``keep_banks``: ``row['bank']`` holds the
+directions (its ``trainer`` attribute keeps R). ``options`` go to DiscoveryTrainer."""
     seeds = [seed] if seeds is None else list(seeds)
     show = progress_default(progress)
     rows = []
@@ -29,8 +32,10 @@ def rca_comparison(generator, k: int | None = None, steps: int = 2000,
             chunk = eval_every or steps
             curve = []
             while trainer.step < steps:
-                bank = trainer.run(min(chunk, steps - trainer.step), progress=show, score_samples=1,
-                                   log_every=min(chunk, 50))
+                with warnings.catch_warnings():  # a short run's "not converged" note goes in the row instead
+                    warnings.simplefilter("ignore", UserWarning)
+                    bank = trainer.run(min(chunk, steps - trainer.step), progress=show, score_samples=1,
+                                       log_every=min(chunk, 50))
                 if eval_every:
                     r = rca(generator, bank, trainer, n=n_curve, seed=10_000 + s, deformator=trainer.deformator,
                             progress=False)
@@ -42,6 +47,10 @@ def rca_comparison(generator, k: int | None = None, steps: int = 2000,
                    "train_seconds": round(trainer.train_seconds, 1), "note": bank.info.get("note")}
             if eval_every:
                 row["curve"] = curve
+            if keep_banks:
+                bank.scores = result["per_direction"]  # R's accuracy per direction on the n_eval pairs
+                bank.trainer = trainer
+                row["bank"] = bank
             rows.append(row)
     return rows
 
@@ -79,3 +88,33 @@ def format_table(rows: list[dict[str, Any]]) -> str:
                      f"{r['shift_error']:9.3f} {r['train_seconds']:8.1f}")
     notes = {r["note"] for r in rows if r.get("note")}
     return "\n".join(lines + [f"({n})" for n in sorted(notes)])
+
+
+def _comparison_worker(name: str, threads: int, kwargs: dict[str, Any]) -> list[dict[str, Any]]:
+    import torch
+
+    from ...generators import load_generator
+
+    torch.set_num_threads(threads)
+    rows = rca_comparison(load_generator(name, device="cpu"), **kwargs)
+    for row in rows:  # banks travel back without their trainer (R stays in the worker)
+        if "bank" in row and hasattr(row["bank"], "trainer"):
+            del row["bank"].trainer
+    return rows
+
+
+def rca_comparisons(names: Sequence[str], processes: int | None = None, **kwargs) -> dict[str, list[dict[str, Any]]]:
+    """``rca_comparison`` for several zoo generators (by name), one CPU process each, up to ``processes`` at a
+    time (default: one per CPU core, at most one per generator), each pinned to one thread, so a 2-core machine
+    runs two tables at once. Returns {name: rows}."""
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    processes = processes or max(1, min(len(names), os.cpu_count() or 1))
+    if processes == 1:
+        return {name: _comparison_worker(name, max(1, os.cpu_count() or 1), kwargs) for name in names}
+    kwargs = {**kwargs, "progress": False}
+    with ProcessPoolExecutor(processes, mp_context=get_context("spawn")) as pool:
+        futures = {name: pool.submit(_comparison_worker, name, 1, kwargs) for name in names}
+        return {name: future.result() for name, future in futures.items()}

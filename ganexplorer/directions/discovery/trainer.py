@@ -78,7 +78,8 @@ class DiscoveryTrainer:
     Defaults are the reference's: K = d, batch 32, eps = 6 U[-1, 1] with |eps| >= 0.5, loss CE + 0.25 |eps_hat -
     eps|, Adam lr 1e-4 for A and R, the reference's LeNet R for 32-64 px images and ResNet-18 above.
     ``shifts_per_latent`` > 1 pairs each base image G(z) with that many shifted ones (fewer generator calls;
-    every pair keeps the same distribution, so the loss is unchanged in expectation). ``channels_last``
+    every pair keeps the same distribution, so the loss is unchanged in expectation). ``deformator_lr``: A's own
+    learning rate (the reference has one for A and one for R; both default to ``lr``). ``channels_last``
     (default on) stores R's activations channels-last, and on CPU also a private channels-last copy of a small G
     (up to 20M parameters), which makes its transposed convolutions faster. ``compile`` wraps G and R in
     ``torch.compile``.
@@ -88,7 +89,7 @@ class DiscoveryTrainer:
                  shift_scale: float = 6.0, min_shift: float = 0.5, shift_weight: float = 0.25, lr: float = 1e-4,
                  reconstructor: str = "auto", seed: int | None = None, micro_batch: int | None = None,
                  amp: bool | None = None, compile: bool = False, shifts_per_latent: int = 1,
-                 channels_last: bool | None = None):
+                 channels_last: bool | None = None, deformator_lr: float | None = None):
         d = generator.latent_dim
         k = d if k is None else k
         # every check before any work (no weights built, nothing rendered)
@@ -100,6 +101,8 @@ class DiscoveryTrainer:
         _check_number("min_shift", min_shift, 0, shift_scale)
         _check_number("shift_weight", shift_weight, 0, 1e6)
         _check_number("lr", lr, 0, 10, low_open=True)
+        if deformator_lr is not None:
+            _check_number("deformator_lr", deformator_lr, 0, 10, low_open=True)
         _check_number("shifts_per_latent", shifts_per_latent, 1, batch_size, integer=True)
         if deformator not in DEFORMATORS:
             raise ValueError(f"unknown deformator {deformator!r}: choose one of {DEFORMATORS}")
@@ -115,6 +118,8 @@ class DiscoveryTrainer:
                          "reconstructor": reconstructor, "seed": seed}
         if shifts_per_latent != 1:
             self.settings["shifts_per_latent"] = shifts_per_latent
+        if deformator_lr is not None:
+            self.settings["deformator_lr"] = deformator_lr
         if seed is not None:
             torch.manual_seed(seed)
         self.deformator = Deformator(d, k, deformator, seed).to(self.device)
@@ -128,8 +133,10 @@ class DiscoveryTrainer:
                 # CPU transposed convs skip a layout copy per layer with channels-last weights; a private copy
                 # (small generators only) leaves the caller's module exactly as it was
                 g_module = copy.deepcopy(g_module).requires_grad_(False).to(memory_format=torch.channels_last)
-        params = list(self.reconstructor.parameters()) + list(self.deformator.parameters())
-        self.optimizer = torch.optim.Adam(params, lr=lr)
+        groups = [{"params": list(self.reconstructor.parameters())}]
+        if self.deformator.trainable:
+            groups.append({"params": list(self.deformator.parameters()), "lr": deformator_lr or lr})
+        self.optimizer = torch.optim.Adam(groups, lr=lr)
         self.amp = (self.device.type == "cuda") if amp is None else amp
         self._g = torch.compile(g_module) if compile else g_module
         self._r = torch.compile(self.reconstructor) if compile else self.reconstructor
