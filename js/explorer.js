@@ -144,7 +144,7 @@ function render({ model, el }) {
     if (!bytes || !bytes.length || newest >= 0) return;
     const bitmap = await createImageBitmap(new Blob([bytes], { type: "image/png" }));
     if (newest >= 0) return;
-    drawBitmap(bitmap, tilesFor(model.get("samples")));
+    drawBitmap(bitmap, tilesFor(model.get("samples") + model.get("real_images").length));
     canvas.dataset.seq = "0";
   }
 
@@ -252,12 +252,67 @@ function render({ model, el }) {
   const padY = h("select", { class: "gx-pad-y", "aria-label": "pad direction up" });
   padX.addEventListener("change", () => cmd("set_pad", { x: Number(padX.value), y: Number(padY.value) }));
   padY.addEventListener("change", () => cmd("set_pad", { x: Number(padX.value), y: Number(padY.value) }));
+  // Your own images: upload (any generator) or draw (grey generators), projected into the latent space.
+  const fileInput = h("input", { type: "file", accept: "image/*", class: "gx-file", hidden: true });
+  const uploadBtn = h("button", { class: "gx-btn gx-upload", title: "Project one of your images into the latent space; it joins the samples and every slider moves it",
+    onclick: () => fileInput.click() }, "Upload an image…");
+  fileInput.addEventListener("change", async () => {
+    const file = fileInput.files[0];
+    if (!file) return;
+    const buffer = await file.arrayBuffer();
+    sendImage(buffer, file.name);
+    fileInput.value = "";
+  });
+  function sendImage(buffer, name) {
+    const id = ++nextId;
+    pending.set(id, () => {});
+    projText.textContent = `projecting ${name}…`;
+    model.send({ type: "cmd", id, name: "add_image", args: { name } }, [buffer]);
+  }
+  const projText = h("span", { class: "gx-keys gx-projecting" });
+  const realList = h("div", { class: "gx-real-list" });
+  const draw = h("canvas", { class: "gx-draw", width: "112", height: "112", title: "Draw with the mouse (white on black)",
+    "aria-label": "drawing pad" });
+  const drawCtx = draw.getContext("2d");
+  function clearDrawing() { drawCtx.fillStyle = "#000"; drawCtx.fillRect(0, 0, draw.width, draw.height); }
+  clearDrawing();
+  let drawing = false;
+  const drawAt = (e) => {
+    const b = draw.getBoundingClientRect();
+    drawCtx.fillStyle = "#fff";
+    drawCtx.beginPath();
+    drawCtx.arc(((e.clientX - b.left) / b.width) * draw.width, ((e.clientY - b.top) / b.height) * draw.height, 6, 0, 2 * Math.PI);
+    drawCtx.fill();
+  };
+  draw.addEventListener("pointerdown", (e) => { drawing = true; draw.setPointerCapture(e.pointerId); drawAt(e); });
+  draw.addEventListener("pointermove", (e) => { if (drawing) drawAt(e); });
+  draw.addEventListener("pointerup", () => { drawing = false; });
+  const useDrawing = h("button", { class: "gx-btn gx-use-drawing", title: "Project the drawing into the latent space",
+    onclick: () => draw.toBlob(async (blob) => sendImage(await blob.arrayBuffer(), "drawing"), "image/png") }, "Project drawing");
+  const clearBtn = h("button", { class: "gx-btn gx-clear-drawing", onclick: clearDrawing }, "Clear");
+  const realBox = h("div", { class: "gx-real" },
+    h("div", { class: "gx-row-controls" }, uploadBtn, fileInput, projText),
+    info.channels === 1 ? h("div", { class: "gx-pad-row" }, draw, h("div", { class: "gx-pad-axes" }, useDrawing, clearBtn)) : "",
+    realList);
+  function renderReal() {
+    const p = model.get("projecting") || {};
+    if (p.state === "running") projText.textContent = `projecting ${p.name}: step ${p.step}/${p.total}${p.error === undefined ? "" : ` · error ${p.error}/255`}`;
+    else if (p.state === "failed") projText.textContent = `failed: ${p.message}`;
+    else projText.textContent = "";
+    uploadBtn.disabled = useDrawing.disabled = p.state === "running";
+    realList.replaceChildren(...model.get("real_images").map((r, i) => h("div", { class: "gx-real-item" },
+      h("img", { src: r.original, alt: `your image ${r.name}`, title: "the original, as the generator sees it" }),
+      h("span", {}, `${r.name} → sample ${r.sample + 1} · fit error ${fmt(r.error, 2)}/255 `),
+      h("button", { class: "gx-linkish gx-remove-image", onclick: () => cmd("remove_image", { index: i }) }, "remove"))));
+  }
+
   sections.explore.append(
     latentRow, info.truncation || info.classes ? familyRow : "",
     h("div", { class: "gx-h" }, "Directions"), sliderBox, moreBox,
     h("div", { class: "gx-h" }, "2-D pad"),
     h("div", { class: "gx-pad-row" }, pad, h("div", { class: "gx-pad-axes" },
-      field("→", padX, "Direction moved across"), field("↑", padY, "Direction moved up"))));
+      field("→", padX, "Direction moved across"), field("↑", padY, "Direction moved up"))),
+    h("div", { class: "gx-h" }, "Your images"), realBox);
 
   let showAll = false;
   let shifts = model.get("shifts").slice();
@@ -805,6 +860,8 @@ function render({ model, el }) {
       }
     },
     "change:snapshot": drawSnapshot,
+    "change:real_images": renderReal,
+    "change:projecting": renderReal,
   };
   for (const [event, fn] of Object.entries(handlers)) model.on(event, fn);
   model.on("msg:custom", onMessage);
@@ -816,6 +873,7 @@ function render({ model, el }) {
   updateRun();
   renderProposals();
   renderExports();
+  renderReal();
   drawSnapshot();
   model.send({ type: "ready" }); // ask for the current frame (a new view, or a re-opened notebook)
 

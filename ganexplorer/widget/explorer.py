@@ -128,6 +128,8 @@ class Explorer(anywidget.AnyWidget):
     undo_steps = traitlets.List().tag(sync=True)
     exports = traitlets.List().tag(sync=True)
     export_name = traitlets.Unicode("ganexplorer_export").tag(sync=True)
+    real_images = traitlets.List().tag(sync=True)  # projected real images: original, fit, place in the grid
+    projecting = traitlets.Dict({"state": "idle"}).tag(sync=True)
     snapshot = traitlets.Bytes(b"").tag(sync=True)  # the last frame as PNG: shown first, and in saved notebooks
     frame_format = traitlets.Unicode("auto")
 
@@ -157,6 +159,9 @@ class Explorer(anywidget.AnyWidget):
         self._send_lock = threading.Lock()
         self._settle_timer: threading.Timer | None = None
         self.settle_seconds = 0.3
+        self._real: list[dict[str, Any]] = []
+        self._project_thread: threading.Thread | None = None
+        self._project_cancel: threading.Event | None = None
         if self.bank_path is not None and self.bank_path.exists():
             bank = DirectionBank.load(self.bank_path, generator=self.generator, autosave=True)
         elif bank is None:
@@ -198,13 +203,15 @@ class Explorer(anywidget.AnyWidget):
 
     def close_background(self, timeout: float = 30.0) -> None:
         """Stop this Explorer's background work (training, pending frames, suggestions) and wait for it."""
-        if self._cancel is not None:
-            self._cancel.set()
+        for event in (self._cancel, self._project_cancel):
+            if event is not None:
+                event.set()
         self._suggest_wanted.clear()
         for timer in (self._settle_timer, self._snapshot_timer):
             if timer is not None:
                 timer.cancel()
-        for thread in (self._thread, self._suggest_thread, self._settle_timer, self._snapshot_timer):
+        for thread in (self._thread, self._suggest_thread, self._settle_timer, self._snapshot_timer,
+                       self._project_thread):
             if thread is not None and thread.is_alive():
                 thread.join(timeout)
 
@@ -216,13 +223,16 @@ class Explorer(anywidget.AnyWidget):
         elif kind == "ping":
             self.send({"type": "pong", "id": content.get("id")})
         elif kind == "cmd":
-            self._command(content.get("id"), str(content.get("name")), content.get("args") or {})
+            args = dict(content.get("args") or {})
+            if _buffers:  # a file from the browser (an uploaded or drawn image)
+                args["data"] = bytes(_buffers[0])
+            self._command(content.get("id"), str(content.get("name")), args)
 
     COMMANDS = ("set_seed", "set_samples", "set_range", "set_truncation", "set_class", "resample", "reset",
                 "select", "set_pad", "run_sefa", "run_pca", "discover", "cancel", "apply", "discard", "undo",
                 "label", "star", "note", "hide", "set_layers", "accept_suggestion", "request_suggestions",
                 "request_thumbnails", "export_grid", "export_gif", "export_mp4", "export_bank", "set_export_name",
-                "refresh")
+                "refresh", "add_image", "remove_image")
 
     def _command(self, cid: Any, name: str, args: dict) -> None:
         """A button or a typed value from the front-end: run the public method; a refusal or error goes to the
@@ -372,10 +382,86 @@ class Explorer(anywidget.AnyWidget):
                                                                                           values.MAX_SEED)
         samples = self.samples if samples is None else values.whole(samples, "samples", 1, values.MAX_SAMPLES)
         with self._lock:
-            self.z = self.generator.sample_latents(samples, seed)
+            self.z = self._with_real(self.generator.sample_latents(samples, seed))
         self.seed, self.samples = seed, samples
         self._render()
         self.send({"type": "thumbs-stale"})
+
+    # ------------------------------------------------------------ real images
+    def _with_real(self, z):
+        """The random samples, then the projected real images: every slider acts on both."""
+        import torch
+
+        return torch.cat([z, *[r["latent"] for r in self._real]]) if self._real else z
+
+    def add_image(self, image: Any = None, steps: Any = 200, restarts: Any = 4, block: bool = False,
+                  data: bytes | None = None, name: str = "image") -> threading.Thread:
+        """Project a real image (a path, PNG/JPEG bytes, a PIL image or a uint8 array) into the latent space in
+        the background; it then joins the samples and every slider moves it. Its original is shown beside."""
+        from ..projection import fit_summary, prepare_images, project
+
+        image = data if image is None else image
+        if image is None:
+            raise Refused("give an image: a file path, PNG/JPEG bytes, a PIL image or an array")
+        steps = values.whole(steps, "projection steps", 1, 100000)
+        restarts = values.whole(restarts, "restarts", 1, 64)
+        try:
+            target = prepare_images(image, self.generator)  # refuses unreadable files before any work
+        except (OSError, ValueError, TypeError) as exc:
+            raise Refused(f"cannot read {name!r} as an image: {exc}") from None
+        if self._project_thread is not None and self._project_thread.is_alive():
+            raise Refused("an image is being projected: wait for it to finish")
+        self.projecting = {"state": "running", "step": 0, "total": steps, "name": name}
+        self._say(f"projecting {name} into the latent space ({steps} steps, {restarts} restarts)…")
+
+        def progress(step: int, error: float) -> None:
+            self.projecting = {**self.projecting, "step": step, "error": round(error, 2)}
+
+        def work() -> None:
+            try:
+                result = project(self.generator, target, steps=steps, restarts=restarts, callback=progress,
+                                 cancel=self._project_cancel, progress=False)
+                with self._lock:
+                    self._real.append({"latent": result.latents[:1].to(self.generator.device),
+                                       "original": result.targets[0], "render": result.renders[0],
+                                       "error": result.error[0], "name": name})
+                    self.z = self._with_real(self.z[: self.samples])
+                self._publish_real()
+                self._render()
+                self.send({"type": "thumbs-stale"})
+                self.projecting = {"state": "done", "step": result.steps, "total": steps, "name": name,
+                                   "error": result.error[0]}
+                self._say(f"{fit_summary(result)}: it is sample {self.samples + len(self._real) - 1} in the "
+                          "image now, and every slider moves it", "ok")
+            except Exception as exc:  # noqa: BLE001 - shown to the user
+                self.projecting = {"state": "failed", "name": name, "message": f"{type(exc).__name__}: {exc}"}
+                self._say(f"projecting {name} failed: {type(exc).__name__}: {exc}", "error")
+
+        self._project_cancel = threading.Event()
+        self._project_thread = threading.Thread(target=work, daemon=True, name="ganexplorer-project")
+        self._project_thread.start()
+        if block:
+            self._project_thread.join()
+        return self._project_thread
+
+    def remove_image(self, index: int) -> None:
+        """Take real image ``index`` (0 = the first added) out of the samples."""
+        index = values.whole(index, "image", 0, max(0, len(self._real) - 1))
+        if not self._real:
+            raise Refused("no real image to remove")
+        with self._lock:
+            removed = self._real.pop(index)
+            self.z = self._with_real(self.z[: self.samples])
+        self._publish_real()
+        self._render()
+        self.send({"type": "thumbs-stale"})
+        self._say(f"removed {removed['name']} from the samples")
+
+    def _publish_real(self) -> None:
+        self.real_images = [{"name": r["name"], "error": r["error"], "sample": self.samples + i,
+                             "original": "data:image/png;base64," + base64.b64encode(png_bytes(
+                                 np.repeat(r["original"], 3, -1) if r["original"].shape[-1] == 1 else r["original"]
+                             )).decode()} for i, r in enumerate(self._real)]
 
     def set_range(self, r: Any) -> None:
         """The same slider range +-r for every direction (0 < r <= 100); shifts beyond it are pulled in."""
