@@ -110,11 +110,23 @@ def read_checkpoint(path: str | Path) -> Any:
     return read_file(path)
 
 
+TRAINING_KEYS = ("running_metadata", "optimizers", "learning_rates")
+
+
+def unwrap_training(content: Any) -> Any:
+    """A genforce training checkpoint ({'models': {'generator', 'discriminator', 'generator_smooth'},
+    'running_metadata', 'optimizers', 'learning_rates', ...}) -> its 'models' dict (the model file's layout)."""
+    if isinstance(content, dict) and isinstance(content.get("models"), dict) \
+            and any(k in content for k in TRAINING_KEYS):
+        return content["models"]
+    return content
+
+
 def load_family(path: str | Path, family: str | None = None, **options) -> tuple[nn.Module, dict[str, Any]]:
     """Build the generator module a checkpoint holds; ``family`` skips the guessing (one of ``FAMILIES``)."""
     if family is not None and family not in FAMILIES:
         raise ValueError(f"unknown family {family!r}: use one of {', '.join(FAMILIES)} (or leave it out)")
-    content = read_checkpoint(path)
+    content = unwrap_training(read_checkpoint(path))
     for name in [family] if family else FAMILIES:
         found = _family(name).recognise(content)
         if found is not None:

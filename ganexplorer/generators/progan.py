@@ -13,7 +13,12 @@ network, and we read all three into one module whose own state dict is the first
   scales stored in the file;
 - genforce (SeFa's ``pggan_celebahq1024.pth``: {'generator': ..., 'generator_smooth': ...} with ``layer0.weight``,
   ``layer0.bias``, ..., ``output0.weight`` ... ``output8.weight`` (one to-RGB per resolution), ``lod``); the
-  non-fused variant its converter produces. Only the last to-RGB is used (lod 0: a fully grown network).
+  non-fused variant (nearest x2 then conv, weight (out, in, 3, 3)) and the ``fused_scale=True`` variant, whose
+  up-sampling layers are one transposed conv, stride 2, with weight (in, out, 3, 3) summed over its four 1-pixel
+  shifts into a 4x4 kernel. The file does not record which: the weight shapes tell wherever an up-sampling layer
+  changes the channel count; where none does, the ``fused_scale`` option must say it (refused otherwise). Only the
+  last to-RGB is used (lod 0: a fully grown network). Also inside a genforce training checkpoint
+  ({'models': {...}, 'running_metadata', ...}, unwrapped in ``checkpoints.py``).
 """
 
 from __future__ import annotations
@@ -60,19 +65,37 @@ class WScale(nn.Module):
         return f"scale={self.scale:.6g}"
 
 
+def fused_kernel(weight: torch.Tensor) -> torch.Tensor:
+    """(in, out, 3, 3) -> (in, out, 4, 4): the 3x3 kernel summed over its four one-pixel shifts, so that a
+    stride-2 transposed conv with it equals nearest x2 up-sampling followed by the 3x3 conv (TF ProGAN's
+    ``upscale2d_conv2d``, genforce's ``fused_scale``)."""
+    k = F.pad(weight, (1, 1, 1, 1))
+    return k[..., 1:, 1:] + k[..., :-1, 1:] + k[..., 1:, :-1] + k[..., :-1, :-1]
+
+
 class Layer(nn.Module):
-    """pixel-norm -> (up x2) -> conv(weight * scale) + b -> leaky ReLU 0.2 (none on the output layer)."""
+    """pixel-norm -> (up x2) -> conv(weight * scale) + b -> leaky ReLU 0.2 (none on the output layer).
+
+    ``fused``: the up-sampling layer is a stride-2 transposed conv (weight (in, out, 3, 3), see ``fused_kernel``).
+    """
 
     def __init__(self, cin: int, cout: int, kernel: int, padding: int, up: bool = False, gain: float = 2**0.5,
-                 activate: bool = True):
+                 activate: bool = True, fused: bool = False):
         super().__init__()
-        self.up, self.padding, self.activate = up, padding, activate
-        self.conv = nn.Conv2d(cin, cout, kernel, padding=padding, bias=False)
+        if fused and not (up and kernel == 3):
+            raise ValueError("only a 3x3 up-sampling layer can be fused")
+        self.up, self.padding, self.activate, self.fused = up, padding, activate, fused
+        self.conv = nn.ConvTranspose2d(cin, cout, 3, bias=False) if fused else \
+            nn.Conv2d(cin, cout, kernel, padding=padding, bias=False)
         nn.init.normal_(self.conv.weight)  # equalised learning rate: N(0, 1) weights, scaled at run time
         self.wscale = WScale(cout, gain / math.sqrt(cin * kernel * kernel))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = pixel_norm(x)
+        if self.fused:
+            x = F.conv_transpose2d(x, fused_kernel(self.conv.weight * self.wscale.scale), self.wscale.b, stride=2,
+                                   padding=1)
+            return F.leaky_relu(x, 0.2)
         if self.up:
             x = F.interpolate(x, scale_factor=2, mode="nearest")
         # (conv(x) * s + b) folded into one conv: no extra pass over the large feature maps
@@ -84,26 +107,28 @@ class ProGANGenerator(nn.Module):
     """z (N, latent_dim) -> images (N, image_channels, R, R), roughly in [-1, 1] (not clamped).
 
     ``channels`` are the feature depths at 4x4, 8x8, ..., R x R (default: the official ones for ``resolution``).
+    ``fused_scale``: up-sampling layers are stride-2 transposed convs (TF ProGAN / genforce option).
     Built without a checkpoint it has random weights (for benchmarks and tests).
     """
 
     pca_layer = "layer1"  # GANSpace-style PCA on the first layer's 4x4 activations
 
     def __init__(self, resolution: int | None = 1024, latent_dim: int = 512, channels: list[int] | None = None,
-                 image_channels: int = 3):
+                 image_channels: int = 3, fused_scale: bool = False):
         super().__init__()
         channels = list(channels) if channels is not None else default_channels(int(resolution or 1024))
         if len(channels) < 2:
             raise ValueError(f"ProGAN needs feature depths for at least 4x4 and 8x8, got {channels}")
         self.latent_dim, self.channels, self.image_channels = int(latent_dim), [int(c) for c in channels], \
             int(image_channels)
+        self.fused_scale = bool(fused_scale)
         self.resolution = 4 * 2 ** (len(channels) - 1)
         if resolution is not None and resolution != self.resolution:
             raise ValueError(f"{len(channels)} feature depths make a {self.resolution}x{self.resolution} "
                              f"generator, not {resolution}")
         layers = [Layer(latent_dim, channels[0], 4, 3, gain=2**0.5), Layer(channels[0], channels[0], 3, 1)]
         for cin, cout in zip(channels, channels[1:]):
-            layers += [Layer(cin, cout, 3, 1, up=True), Layer(cout, cout, 3, 1)]
+            layers += [Layer(cin, cout, 3, 1, up=True, fused=self.fused_scale), Layer(cout, cout, 3, 1)]
         for i, layer in enumerate(layers):
             self.add_module(f"layer{i + 1}", layer)
         self.num_convs = len(layers)
@@ -114,7 +139,8 @@ class ProGANGenerator(nn.Module):
         self.add_module(self.output_name, out)
 
     def extra_repr(self) -> str:
-        return f"resolution={self.resolution}, latent_dim={self.latent_dim}, channels={self.channels}"
+        return (f"resolution={self.resolution}, latent_dim={self.latent_dim}, channels={self.channels}"
+                + (", fused_scale=True" if self.fused_scale else ""))
 
     def convs(self) -> list[Layer]:
         """The conv layers in order, the to-RGB layer last."""
@@ -190,8 +216,44 @@ def _file_names(layout: str, n: int, resolution: int) -> tuple[list[tuple[str, s
     return names + [(f"output{n // 2 - 1}.weight", f"output{n // 2 - 1}.bias")], ""
 
 
-def _architecture(layout: str, sd: dict) -> dict[str, Any]:
-    """latent_dim, channels, image_channels read from the conv weights' shapes."""
+FUSED_HOW = ("fused_scale=False (nearest x2 up-sampling then a 3x3 conv, genforce's default) or fused_scale=True "
+             "(one stride-2 transposed conv), as in the genforce config the model was trained with")
+
+
+def _fused_scale(sd: dict, channels: list[int], option: bool | None) -> bool:
+    """genforce's ``fused_scale`` from the up-sampling layers' weight shapes: (out, in, 3, 3) plain, (in, out, 3, 3)
+    fused; readable only where in != out. ``option`` (the user's word) decides where no layer tells."""
+    votes = {}
+    for b in range(1, len(channels)):
+        cin, cout, w = channels[b - 1], channels[b], sd.get(f"layer{2 * b}.weight")
+        if cin != cout and isinstance(w, torch.Tensor) and w.ndim == 4:
+            if tuple(w.shape[:2]) == (cout, cin):
+                votes[f"layer{2 * b}"] = False
+            elif tuple(w.shape[:2]) == (cin, cout):
+                votes[f"layer{2 * b}"] = True
+    found = set(votes.values())
+    if len(found) > 1:
+        said = ", ".join(f"{k}: fused_scale={v}" for k, v in votes.items())
+        raise ValueError(f"the genforce PGGAN file mixes up-sampling layouts ({said}): "
+                         "genforce uses one fused_scale for every layer, so this file is damaged or not genforce's")
+    if found:
+        detected = found.pop()
+        if option is not None and bool(option) != detected:
+            layer = next(iter(votes))
+            raise ValueError(f"fused_scale={bool(option)} was asked, but {layer}.weight has shape "
+                             f"{tuple(sd[layer + '.weight'].shape)}: the fused_scale={detected} layout "
+                             f"({'(in, out, 3, 3), a transposed conv' if detected else '(out, in, 3, 3), a conv'}); "
+                             "leave fused_scale out to use what the shapes say")
+        return detected
+    if option is None:
+        raise ValueError("genforce PGGAN files do not record fused_scale, and in this one no up-sampling layer "
+                         "changes the channel count, so the weight shapes cannot tell which it is: load it with "
+                         + FUSED_HOW)
+    return bool(option)
+
+
+def _architecture(layout: str, sd: dict, fused_scale: bool | None = None) -> dict[str, Any]:
+    """latent_dim, channels, image_channels (and fused_scale for genforce) read from the conv weights' shapes."""
     key = {"netdissect": "layer{}.conv.weight", "ptrblck": "features.{}.conv.weight", "genforce": "layer{}.weight"}
     first = 1 if layout == "netdissect" else 0
     weights = []
@@ -200,14 +262,22 @@ def _architecture(layout: str, sd: dict) -> dict[str, Any]:
     if len(weights) < 4 or len(weights) % 2:
         raise ValueError(f"a ProGAN file has an even number (>= 4) of conv layers, this one has {len(weights)} "
                          f"({key[layout].format('N')})")
-    channels = [int(w.shape[0]) for w in weights[::2]]
+    if not all(isinstance(w, torch.Tensor) and w.ndim == 4 for w in weights):
+        raise ValueError(f"the ProGAN file's conv weights ({key[layout].format('N')}) are not all 4-d tensors")
+    # the second conv of each resolution is (c, c, 3, 3) in every layout: it gives the feature depths
+    channels = [int(w.shape[0]) for w in weights[1::2]]
     n = len(weights)
     resolution = 4 * 2 ** (len(channels) - 1)
     out_key = _file_names(layout, n, resolution)[0][-1][0]
     if out_key not in sd:
         raise ValueError(f"the ProGAN file has {n} conv layers, so a {resolution}x{resolution} output, but no "
                          f"{out_key!r} (its to-RGB layer)")
-    return {"latent_dim": int(weights[0].shape[1]), "channels": channels, "image_channels": int(sd[out_key].shape[0])}
+    arch = {"latent_dim": int(weights[0].shape[1]), "channels": channels, "image_channels": int(sd[out_key].shape[0])}
+    if layout == "genforce":
+        arch["fused_scale"] = _fused_scale(sd, channels, fused_scale)
+    elif fused_scale:
+        raise ValueError(f"fused_scale=True is a genforce PGGAN option; the {LAYOUTS[layout]} has no fused variant")
+    return arch
 
 
 def load_weights(model: ProGANGenerator, layout: str, sd: dict) -> None:
@@ -251,11 +321,16 @@ def load_weights(model: ProGANGenerator, layout: str, sd: dict) -> None:
 
 def build(found: dict[str, Any], **options) -> tuple[ProGANGenerator, dict[str, Any]]:
     """A ``ProGANGenerator`` with the file's weights (sizes read from the weights' shapes), loaded strictly."""
-    if options:
-        raise TypeError(f"unknown ProGAN option(s) {', '.join(sorted(options))}: ProGAN takes no options")
+    unknown = sorted(set(options) - {"fused_scale"})
+    if unknown:
+        raise TypeError(f"unknown ProGAN option(s) {', '.join(unknown)}: ProGAN takes only fused_scale (genforce "
+                        "PGGAN files whose shapes do not tell it)")
     layout, sd = found["layout"], found["state_dict"]
-    model = ProGANGenerator(None, **_architecture(layout, sd))
+    fused = options.get("fused_scale")
+    model = ProGANGenerator(None, **_architecture(layout, sd, None if fused is None else bool(fused)))
     load_weights(model, layout, sd)
     info = {"format": LAYOUTS[layout], "resolution": model.resolution, "latent_dim": model.latent_dim,
             "channels": model.channels, "image_channels": model.image_channels}
+    if layout == "genforce":
+        info["fused_scale"] = model.fused_scale
     return model.eval(), info

@@ -27,6 +27,9 @@ SQRT2 = math.sqrt(2.0)
 SPACES = ("z", "w", "w+")
 BUILD_OPTIONS = ("space", "truncation", "conv_clamp")
 W_AVG_SAMPLES = 4096
+SWAGAN_REFUSAL = ("this is a SWAGAN generator (rosinality's swagan.py: wavelet to-RGB layers, keys 'iwt.*' and "
+                  "'to_rgbs.N.iwt.*' / 'dwt.*'), not the StyleGAN2 'skip' generator: SWAGAN is not supported; build "
+                  "it with swagan.py yourself and wrap it, gx.Generator(module, latent_dim=d)")
 
 
 def blur_filter() -> torch.Tensor:
@@ -280,6 +283,9 @@ def recognise(content: Any) -> Any | None:
             return None
         g = content.get("g_ema", content)
         if isinstance(g, dict) and "style.1.weight" in g and "input.input" in g and "conv1.conv.weight" in g:
+            if any(isinstance(k, str) and (k.startswith(("iwt.", "dwt.")) or ".iwt." in k or ".dwt." in k)
+                   for k in g):
+                return {"layout": "unsupported", "why": SWAGAN_REFUSAL}
             args = content.get("args")
             return {"layout": "rosinality", "state": g, "latent_avg": content.get("latent_avg"),
                     "args": {k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool))}

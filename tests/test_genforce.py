@@ -1,0 +1,209 @@
+"""genforce / SeFa files: PGGAN with fused_scale true and false, genforce training checkpoints, and the layout
+variants we refuse (each refusal names the variant). Tiny random weights under genforce's real key names, shapes
+and containers, checked against a slow forward written here from genforce's published semantics."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from ganexplorer import Generator
+from ganexplorer.generators.checkpoints import load_family
+
+D = 8
+
+
+def pggan_weights(channels, fused, latent=D, rgb=3, seed=0):
+    """genforce PGGANGenerator tensors: layer{2b}, layer{2b+1} (3x3; layer0 is the 4x4 'dense'), output{b} per
+    resolution, lod. With fused_scale the up-sampling layers' weights are (in, out, 3, 3), otherwise (out, in, 3, 3)."""
+    g = torch.Generator().manual_seed(seed)
+    sd = {"lod": torch.zeros(())}
+    sd["layer0.weight"], sd["layer0.bias"] = torch.randn(channels[0], latent, 4, 4, generator=g), \
+        0.1 * torch.randn(channels[0], generator=g)
+    for b, c in enumerate(channels):
+        if b:
+            shape = (channels[b - 1], c, 3, 3) if fused else (c, channels[b - 1], 3, 3)
+            sd[f"layer{2 * b}.weight"] = torch.randn(shape, generator=g)
+            sd[f"layer{2 * b}.bias"] = 0.1 * torch.randn(c, generator=g)
+        sd[f"layer{2 * b + 1}.weight"] = torch.randn(c, c, 3, 3, generator=g)
+        sd[f"layer{2 * b + 1}.bias"] = 0.1 * torch.randn(c, generator=g)
+        sd[f"output{b}.weight"] = torch.randn(rgb, c, 1, 1, generator=g)
+        sd[f"output{b}.bias"] = 0.1 * torch.randn(rgb, generator=g)
+    return sd
+
+
+def slow_transposed_conv(x, k, stride, padding):
+    """Transposed conv by its definition: every input pixel scatters k (in, out, K, K) times its value."""
+    n, _, h, w = x.shape
+    size = k.shape[-1]
+    out = torch.zeros(n, k.shape[1], (h - 1) * stride + size, (w - 1) * stride + size, dtype=x.dtype)
+    for i in range(h):
+        for j in range(w):
+            out[:, :, i * stride:i * stride + size, j * stride:j * stride + size] += \
+                torch.einsum("nc,cokl->nokl", x[:, :, i, j], k)
+    return out[:, :, padding:out.shape[2] - padding, padding:out.shape[3] - padding]
+
+
+def pggan_reference(sd, channels, fused, z):
+    """genforce's PGGAN forward at lod 0, in float64: per layer pixel norm, (nearest x2 | fused), conv with weight
+    * sqrt(2)/sqrt(fan_in) (1/sqrt(fan_in) for to-RGB), bias, leaky ReLU 0.2; the last resolution's to-RGB."""
+    def pn(x):
+        return x / torch.sqrt((x ** 2).mean(1, keepdim=True) + 1e-8)
+
+    x = z.double().view(len(z), -1, 1, 1)
+    n = 2 * len(channels)
+    for i in range(n):
+        w, b = sd[f"layer{i}.weight"].double(), sd[f"layer{i}.bias"].double()
+        x = pn(x)
+        if i == 0:
+            x = F.conv2d(x, w * math.sqrt(2) / math.sqrt(w.shape[1] * 16), padding=3)
+        elif i % 2 == 0 and fused:  # weight (in, out, 3, 3); fan_in = in * 9
+            ws = w * math.sqrt(2) / math.sqrt(w.shape[0] * 9)
+            k = torch.zeros(w.shape[0], w.shape[1], 4, 4, dtype=w.dtype)
+            for di in (0, 1):
+                for dj in (0, 1):
+                    k[:, :, di:di + 3, dj:dj + 3] += ws
+            x = slow_transposed_conv(x, k, 2, 1)
+        else:
+            if i % 2 == 0:
+                x = x.repeat_interleave(2, 2).repeat_interleave(2, 3)
+            x = F.conv2d(x, w * math.sqrt(2) / math.sqrt(w.shape[1] * 9), padding=1)
+        x = F.leaky_relu(x + b.view(1, -1, 1, 1), 0.2)
+    last = len(channels) - 1
+    w, b = sd[f"output{last}.weight"].double(), sd[f"output{last}.bias"].double()
+    return (F.conv2d(pn(x), w / math.sqrt(w.shape[1])) + b.view(1, -1, 1, 1)).float()
+
+
+def test_the_fused_kernel_is_nearest_upsampling_then_the_flipped_conv():
+    """Sanity of the reference itself: the stride-2 transposed conv with the shift-summed kernel equals nearest x2
+    then a 3x3 conv with the transposed, flipped weight (the point of TF ProGAN's fused upscale2d_conv2d)."""
+    torch.manual_seed(0)
+    x, w = torch.randn(2, 3, 5, 5, dtype=torch.float64), torch.randn(3, 4, 3, 3, dtype=torch.float64)
+    k = torch.zeros(3, 4, 4, 4, dtype=torch.float64)
+    for di in (0, 1):
+        for dj in (0, 1):
+            k[:, :, di:di + 3, dj:dj + 3] += w
+    up = F.conv2d(x.repeat_interleave(2, 2).repeat_interleave(2, 3), w.transpose(0, 1).flip(2, 3), padding=1)
+    torch.testing.assert_close(slow_transposed_conv(x, k, 2, 1), up)
+
+
+def _render(module, z):
+    return Generator(module, device="cpu").render(z)
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_pggan_fused_scale_read_from_the_shapes(tmp_path, fused):
+    channels = [8, 8, 4]  # the 8 -> 4 layer tells the layout
+    smooth, raw = pggan_weights(channels, fused, seed=1), pggan_weights(channels, fused, seed=2)
+    path = tmp_path / "pggan_celebahq1024.pth"
+    torch.save({"generator": raw, "discriminator": {"layer0.weight": torch.zeros(1)}, "generator_smooth": smooth},
+               path)
+    module, info = load_family(path)
+    assert info["family"] == "progan" and info["fused_scale"] is fused and info["channels"] == channels
+    z = torch.randn(3, D, generator=torch.Generator().manual_seed(5))
+    torch.testing.assert_close(_render(module, z), pggan_reference(smooth, channels, fused, z), rtol=1e-5,
+                               atol=1e-5)
+    with pytest.raises(ValueError, match=f"fused_scale={not fused} was asked.*fused_scale={fused} layout"):
+        load_family(path, fused_scale=not fused)
+
+
+def test_pggan_fused_scale_must_be_said_when_shapes_cannot_tell(tmp_path):
+    channels = [8, 8, 8]  # no up-sampling layer changes the channel count
+    sd = pggan_weights(channels, True, seed=3)
+    path = tmp_path / "pggan_fused.pth"
+    torch.save({"generator_smooth": sd}, path)
+    with pytest.raises(ValueError, match="do not record fused_scale.*cannot tell.*fused_scale=False.*"
+                                         "fused_scale=True"):
+        load_family(path)
+    z = torch.randn(3, D, generator=torch.Generator().manual_seed(6))
+    images = {}
+    for fused in (True, False):
+        module, info = load_family(path, fused_scale=fused)
+        assert info["fused_scale"] is fused
+        images[fused] = _render(module, z)
+        torch.testing.assert_close(images[fused], pggan_reference(sd, channels, fused, z), rtol=1e-5, atol=1e-5)
+    assert (images[True] - images[False]).abs().max() > 0.1  # the wrong reading is a visibly different image
+
+
+def test_pggan_fused_scale_is_a_genforce_option_only(tmp_path):
+    from ganexplorer.generators.progan import ProGANGenerator
+
+    path = tmp_path / "netdissect.pth"
+    torch.save(ProGANGenerator(16, latent_dim=D, channels=[8, 8, 4]).state_dict(), path)
+    with pytest.raises(ValueError, match="fused_scale=True is a genforce PGGAN option"):
+        load_family(path, fused_scale=True)
+    with pytest.raises(TypeError, match="only fused_scale"):
+        load_family(path, truncation=0.5)
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_genforce_training_checkpoint_is_unwrapped(tmp_path, fused):
+    """genforce's runner saves {'models': {name: state_dict}, 'running_metadata', 'optimizers',
+    'learning_rates'}; the smoothed generator is the one rendered."""
+    channels = [8, 4, 4]
+    smooth, raw = pggan_weights(channels, fused, seed=4), pggan_weights(channels, fused, seed=5)
+    path = tmp_path / "checkpoint_iter140000.pth"
+    torch.save({"models": {"generator": raw, "discriminator": {"layer0.weight": torch.zeros(2, 3, 1, 1)},
+                           "generator_smooth": smooth},
+                "running_metadata": {"iter": 140000, "seen_img": 140000 * 16},
+                "optimizers": {"generator": {"state": {}, "param_groups": [{"lr": 0.001, "params": [0, 1]}]},
+                               "discriminator": {"state": {}, "param_groups": [{"lr": 0.001, "params": [0]}]}},
+                "learning_rates": {"generator": {"base_lrs": [0.001], "last_epoch": 140000}}}, path)
+    module, info = load_family(path)
+    assert info["family"] == "progan" and info["fused_scale"] is fused
+    z = torch.randn(2, D, generator=torch.Generator().manual_seed(7))
+    torch.testing.assert_close(_render(module, z), pggan_reference(smooth, channels, fused, z), rtol=1e-5,
+                               atol=1e-5)
+
+
+# ------------------------------------------------------------------------------------------- refused variants
+
+def swagan_state(size=8, d=D, c=8, n_mlp=2, seed=0):
+    """rosinality's swagan.py Generator state dict: StyleGAN2 port names plus Haar wavelet buffers and 12-channel
+    (4 sub-bands x RGB) to-RGB layers."""
+    g = torch.Generator().manual_seed(seed)
+    haar = {"ll": torch.full((2, 2), 0.5), "lh": torch.tensor([[-0.5, -0.5], [0.5, 0.5]]),
+            "hl": torch.tensor([[-0.5, 0.5], [-0.5, 0.5]]), "hh": torch.tensor([[0.5, -0.5], [-0.5, 0.5]])}
+    s = {}
+    for i in range(1, n_mlp + 1):
+        s[f"style.{i}.weight"], s[f"style.{i}.bias"] = torch.randn(d, d, generator=g), torch.zeros(d)
+    s["input.input"] = torch.randn(1, c, 4, 4, generator=g)
+
+    def styled(p, up):
+        s[p + "conv.weight"] = torch.randn(1, c, c, 3, 3, generator=g)
+        s[p + "conv.modulation.weight"], s[p + "conv.modulation.bias"] = torch.randn(c, d, generator=g), torch.ones(c)
+        if up:
+            s[p + "conv.blur.kernel"] = torch.ones(4, 4) / 4
+        s[p + "noise.weight"], s[p + "activate.bias"] = torch.zeros(1), torch.zeros(c)
+
+    def torgb(p, up):
+        s[p + "conv.weight"] = torch.randn(1, 12, c, 1, 1, generator=g)
+        s[p + "conv.modulation.weight"], s[p + "conv.modulation.bias"] = torch.randn(c, d, generator=g), torch.ones(c)
+        s[p + "bias"] = torch.zeros(1, 12, 1, 1)
+        if up:
+            for name, f in haar.items():
+                s[p + f"iwt.{name}"], s[p + f"dwt.{name}"] = f, f
+            s[p + "upsample.kernel"] = torch.ones(4, 4) / 4
+
+    styled("conv1.", False)
+    torgb("to_rgb1.", False)
+    n_blocks = int(math.log2(size)) - 2
+    for i in range(n_blocks):
+        styled(f"convs.{2 * i}.", True)
+        styled(f"convs.{2 * i + 1}.", False)
+        torgb(f"to_rgbs.{i}.", True)
+    for i in range(2 * n_blocks + 1):
+        r = 4 * 2 ** ((i + 1) // 2)
+        s[f"noises.noise_{i}"] = torch.randn(1, 1, r, r, generator=g)
+    for name, f in haar.items():
+        s[f"iwt.{name}"] = f
+    return s
+
+
+@pytest.mark.parametrize("family", [None, "stylegan2"])
+def test_swagan_is_refused_by_name(tmp_path, family):
+    path = tmp_path / "swagan_ffhq.pt"
+    torch.save({"g_ema": swagan_state(), "latent_avg": torch.zeros(D)}, path)
+    with pytest.raises(ValueError, match="SWAGAN generator.*not supported.*gx.Generator"):
+        load_family(path, family=family)
