@@ -207,3 +207,207 @@ def test_swagan_is_refused_by_name(tmp_path, family):
     torch.save({"g_ema": swagan_state(), "latent_avg": torch.zeros(D)}, path)
     with pytest.raises(ValueError, match="SWAGAN generator.*not supported.*gx.Generator"):
         load_family(path, family=family)
+
+
+# ------------------------------------------------------------------------------------------ genforce StyleGAN2
+
+SG_CH = [16, 16, 8]  # channels at 4, 8, 16
+SG_L = 2 * len(SG_CH)  # w indices (genforce num_layers): layer0 .. layer{L-2}, the last read by output{last}
+BLUR = torch.outer(torch.tensor([1.0, 3, 3, 1]), torch.tensor([1.0, 3, 3, 1])) / 64
+
+
+def genforce_sg2_state(channels=SG_CH, d=D, n_mlp=2, rgb=3, seed=0):
+    """genforce StyleGAN2Generator (skip, const input, repeat_w) tensors under its names: mapping.dense{i},
+    truncation.w_avg, synthesis.early_layer.const, synthesis.layer{i}.{weight, bias, style.*, noise,
+    noise_strength, filter.kernel (up-sampling convs)}, synthesis.output{b}.{weight, bias, style.*},
+    synthesis.upsample.kernel. Style biases are stored without genforce's additional bias of 1."""
+    g = torch.Generator().manual_seed(seed)
+
+    def r(*shape, scale=1.0):
+        return torch.randn(shape, generator=g) * scale
+
+    s = {}
+    for i in range(n_mlp):  # stored divided by lr_mul 0.01, as genforce keeps them
+        s[f"mapping.dense{i}.weight"], s[f"mapping.dense{i}.bias"] = r(d, d, scale=100.0), r(d, scale=5.0)
+    s["truncation.w_avg"] = r(d)
+    s["synthesis.early_layer.const"] = r(1, channels[0], 4, 4)
+
+    def layer(i, cin, cout, res, up):
+        p = f"synthesis.layer{i}."
+        s[p + "weight"], s[p + "bias"] = r(cout, cin, 3, 3), r(cout, scale=0.1)
+        s[p + "style.weight"], s[p + "style.bias"] = r(cin, d), r(cin, scale=0.1)
+        s[p + "noise"], s[p + "noise_strength"] = r(1, 1, res, res), r(scale=0.3)
+        if up:
+            s[p + "filter.kernel"] = (BLUR * 4)[None, None].clone()
+
+    for b, c in enumerate(channels):
+        res = 4 * 2 ** b
+        if b == 0:
+            layer(0, c, c, res, False)
+        else:
+            layer(2 * b - 1, channels[b - 1], c, res, True)
+            layer(2 * b, c, c, res, False)
+        p = f"synthesis.output{b}."
+        s[p + "weight"], s[p + "bias"] = r(rgb, c, 1, 1), r(rgb, scale=0.1)
+        s[p + "style.weight"], s[p + "style.bias"] = r(c, d), r(c, scale=0.1)
+    s["synthesis.upsample.kernel"] = (BLUR * 4)[None, None].clone()
+    return s
+
+
+def _filter(x, kernel, pad):
+    """Depthwise 2-D filtering with zero padding (left, right, top, bottom)."""
+    c = x.shape[1]
+    return F.conv2d(F.pad(x, pad), kernel.flip(0, 1)[None, None].repeat(c, 1, 1, 1).to(x), groups=c)
+
+
+def genforce_sg2_reference(s, wp):
+    """genforce's skip synthesis per sample in float64, from its published forward: styles = affine(w) + 1;
+    weight * 1/sqrt(fan_in) modulated per input channel, demodulated per output channel (eps 1e-8); up-sampling
+    layers: the weight laid out (k, k, in, out), spatially flipped, as a stride-2 transposed conv, then the
+    [1,3,3,1] filter (gain 4, padding 1); noise * strength, bias, leaky ReLU 0.2 * sqrt(2); to-RGB: 1x1 modulated
+    conv without demodulation; image = output(x) + up-sampled previous image (zero insertion, padding 2/1)."""
+    s = {k: v.double() for k, v in s.items()}
+    wp = wp.double()
+    d = wp.shape[-1]
+    n_blocks = len([k for k in s if k.startswith("synthesis.output") and k.endswith(".style.weight")])
+
+    def style(p, w):
+        return w @ (s[p + "style.weight"] / math.sqrt(d)).T + s[p + "style.bias"] + 1.0
+
+    def modconv(p, x, w, up):
+        weight = s[p + "weight"]
+        cout, cin, k, _ = weight.shape
+        weight = weight / math.sqrt(cin * k * k)
+        st = style(p, w)
+        out = []
+        for n in range(len(x)):
+            wn = weight * st[n].view(1, cin, 1, 1)
+            wn = wn / torch.sqrt((wn ** 2).sum((1, 2, 3), keepdim=True) + 1e-8)
+            if up:
+                wt = wn.permute(2, 3, 1, 0).flip(0, 1).permute(2, 3, 0, 1)  # (in, out, k, k)
+                y = F.conv_transpose2d(x[n:n + 1], wt, stride=2)
+                y = _filter(y, BLUR * 4, (1, 1, 1, 1))
+            else:
+                y = F.conv2d(x[n:n + 1], wn, padding=1)
+            out.append(y)
+        x = torch.cat(out) + s[p + "noise"] * s[p + "noise_strength"]
+        return F.leaky_relu(x + s[p + "bias"].view(1, -1, 1, 1), 0.2) * math.sqrt(2)
+
+    def to_rgb(b, x, w):
+        p = f"synthesis.output{b}."
+        weight = s[p + "weight"] / math.sqrt(s[p + "weight"].shape[1])
+        st = style(p, w)
+        return torch.cat([F.conv2d(x[n:n + 1], weight * st[n].view(1, -1, 1, 1)) for n in range(len(x))]) \
+            + s[p + "bias"].view(1, -1, 1, 1)
+
+    x = s["synthesis.early_layer.const"].repeat(len(wp), 1, 1, 1)
+    x = modconv("synthesis.layer0.", x, wp[:, 0], False)
+    image = to_rgb(0, x, wp[:, 1])
+    for b in range(1, n_blocks):
+        x = modconv(f"synthesis.layer{2 * b - 1}.", x, wp[:, 2 * b - 1], True)
+        x = modconv(f"synthesis.layer{2 * b}.", x, wp[:, 2 * b], False)
+        n, c, h, w = image.shape
+        up = F.pad(image.reshape(n, c, h, 1, w, 1), [0, 1, 0, 0, 0, 1]).reshape(n, c, 2 * h, 2 * w)
+        image = to_rgb(b, x, wp[:, 2 * b + 1]) + _filter(up, BLUR * 4, (2, 1, 2, 1))
+    return image.float()
+
+
+def genforce_mapping_reference(s, z):
+    """pixel norm, then dense layers: weight * 0.01/sqrt(in), bias * 0.01, leaky ReLU 0.2 * sqrt(2)."""
+    x = z.double() / torch.sqrt((z.double() ** 2).mean(1, keepdim=True) + 1e-8)
+    i = 0
+    while f"mapping.dense{i}.weight" in s:
+        w, b = s[f"mapping.dense{i}.weight"].double(), s[f"mapping.dense{i}.bias"].double()
+        x = F.leaky_relu(x @ (w * 0.01 / math.sqrt(w.shape[1])).T + b * 0.01, 0.2) * math.sqrt(2)
+        i += 1
+    return x.float()
+
+
+@pytest.mark.parametrize("container", ["model_file", "training_checkpoint"])
+def test_genforce_stylegan2_renders_as_genforce(tmp_path, container):
+    smooth, raw = genforce_sg2_state(seed=1), genforce_sg2_state(seed=2)
+    models = {"generator": raw, "discriminator": {"layer0.weight": torch.zeros(4, 3, 1, 1)},
+              "generator_smooth": smooth}
+    path = tmp_path / "stylegan2_ffhq1024.pth"
+    if container == "model_file":  # SeFa's model zoo files
+        torch.save(models, path)
+    else:
+        torch.save({"models": models, "running_metadata": {"iter": 10, "seen_img": 320},
+                    "optimizers": {"generator": {"state": {}, "param_groups": [{"lr": 0.002, "params": [0]}]}},
+                    "learning_rates": {"generator": {"base_lrs": [0.002]}}}, path)
+    module, info = load_family(path)
+    assert info["family"] == "stylegan2" and "genforce" in info["format"] and info["num_layers"] == SG_L
+    assert info["channels"] == SG_CH and info["w_avg"] == "the checkpoint's truncation.w_avg"
+    assert "mapping_lr_mul=0.01" in info["assumed"]
+    gen = torch.Generator().manual_seed(3)
+    wp = torch.randn(3, SG_L, D, generator=gen)
+    with torch.no_grad():
+        torch.testing.assert_close(module(wp), genforce_sg2_reference(smooth, wp), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(module(wp[:1]), genforce_sg2_reference(smooth, wp[:1]), rtol=1e-5, atol=1e-5)
+        z = torch.randn(2, D, generator=gen)
+        torch.testing.assert_close(module.map(z), genforce_mapping_reference(smooth, z), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(module.w_avg, smooth["truncation.w_avg"])
+
+
+def test_genforce_stylegan2_sefa_uses_factorize_weights_per_layer_range(tmp_path):
+    """genforce's factorize_weight: layer i's synthesis.layer{i}.style.weight, the last index
+    synthesis.output{i // 2}.style.weight; columns normalised, eigenvectors of W W^T."""
+    from ganexplorer import sefa
+
+    s = genforce_sg2_state(seed=4)
+    path = tmp_path / "stylegan2_car512.pth"
+    torch.save({"generator": s}, path)
+    module, _ = load_family(path)
+    G = Generator(module, device="cpu")
+    for layers, idx in (("all", list(range(SG_L))), ("0-1", [0, 1]), ("2-5", [2, 3, 4, 5]), ("5", [5])):
+        mats = [s[f"synthesis.output{i // 2}.style.weight" if i == SG_L - 1 else f"synthesis.layer{i}.style.weight"]
+                for i in idx]
+        torch.testing.assert_close(module.sefa_weight(layers), torch.cat(mats))
+        weight = torch.cat([m.T for m in mats], 1).double()
+        weight = weight / weight.norm(dim=0, keepdim=True)
+        values, vectors = torch.linalg.eigh(weight @ weight.T)
+        reference = vectors.T.flip(0)[:3]  # the three largest eigenvalues first
+        bank = sefa(G, layers=layers, k=3)
+        cos = (bank.directions.double() * reference).sum(1).abs()
+        assert (cos > 0.99999).all(), (layers, cos)
+        assert bank.layers == [layers] * 3  # the directions move only the factorised layers (W+)
+
+
+@pytest.mark.parametrize("variant, match", [
+    ("stylegan_v1", "genforce StyleGAN \\(v1\\) generator.*not supported"),
+    ("conditional", "conditional genforce StyleGAN2.*label_weight"),
+    ("resnet", "'resnet' or 'origin' architecture"),
+    ("repeat_w", "repeat_w=False"),
+    ("channel_noise", "noise_type='channel'"),
+])
+def test_genforce_variants_are_refused_by_name(tmp_path, variant, match):
+    s = genforce_sg2_state(seed=5)
+    if variant == "stylegan_v1":  # genforce StyleGANGenerator: progressive lod, const in layer0, AdaIN styles
+        s = {k: v for k, v in s.items() if not k.startswith("synthesis.")}
+        s["synthesis.lod"] = torch.zeros(())
+        s["synthesis.layer0.const"] = torch.randn(1, 16, 4, 4)
+        s["synthesis.layer0.apply_noise.weight"], s["synthesis.layer0.apply_noise.noise"] = \
+            torch.zeros(16), torch.randn(1, 1, 4, 4)
+        s["synthesis.layer0.style.weight"], s["synthesis.layer0.style.bias"] = torch.randn(32, D), torch.zeros(32)
+        s["synthesis.output0.weight"], s["synthesis.output0.bias"] = torch.randn(3, 16, 1, 1), torch.zeros(3)
+    elif variant == "conditional":
+        s["mapping.label_weight"] = torch.randn(10, D)
+        s["mapping.dense0.weight"] = torch.randn(D, 2 * D)
+    elif variant == "resnet":
+        for b in range(len(SG_CH) - 1):
+            for k in ("weight", "bias", "style.weight", "style.bias"):
+                del s[f"synthesis.output{b}.{k}"]
+        del s["synthesis.upsample.kernel"]
+    elif variant == "repeat_w":
+        s["mapping.dense1.weight"] = torch.randn(SG_L * D, D)
+        s["mapping.dense1.bias"] = torch.zeros(SG_L * D)
+    elif variant == "channel_noise":
+        for k in list(s):
+            if k.endswith(".noise"):
+                s[k] = torch.randn(1, s[k.replace(".noise", ".bias")].shape[0], 1, 1)
+    path = tmp_path / "g.pth"
+    torch.save({"generator_smooth": s}, path)
+    with pytest.raises(ValueError, match=match):
+        load_family(path)
+    with pytest.raises(ValueError, match=match):
+        load_family(path, family="stylegan2")

@@ -290,6 +290,11 @@ def recognise(content: Any) -> Any | None:
             return {"layout": "rosinality", "state": g, "latent_avg": content.get("latent_avg"),
                     "args": {k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool))}
                     if hasattr(args, "__dict__") else {}}
+        g = next((content[k] for k in ("generator_smooth", "generator") if isinstance(content.get(k), dict)),
+                 content)
+        if isinstance(g, dict) and "mapping.dense0.weight" in g and any(
+                isinstance(k, str) and k.startswith("synthesis.") for k in g):
+            return {"layout": "genforce", "state": g}
         g = content.get("G_ema", content.get("G", content))
         if isinstance(g, PersistentObject):
             return {"layout": "official", "object": g, "state": g.tensors()}
@@ -309,13 +314,13 @@ class _Filler:
     def __init__(self, model: nn.Module, source: dict[str, torch.Tensor], where: str):
         self.ours, self.source, self.where, self.used = model.state_dict(), source, where, set()
 
-    def take(self, ours: str, key: str, shape: tuple[int, ...] | None = None) -> None:
-        """ours <- source[key] (of ``shape``, default ours' shape), reshaped to ours' shape."""
+    def take(self, ours: str, key: str, shape: tuple[int, ...] | None = None, fn: Any = None) -> None:
+        """ours <- source[key] (of ``shape``, default ours' shape), through ``fn`` if given, reshaped to ours'."""
         target = self.ours[ours]
         shape = tuple(target.shape) if shape is None else tuple(shape)
         t = self._get(key, shape)
         with torch.no_grad():
-            target.copy_(t.reshape(target.shape).to(target.dtype))
+            target.copy_((fn(t) if fn is not None else t).reshape(target.shape).to(target.dtype))
 
     def check(self, key: str, expected: torch.Tensor) -> None:
         """A fixed buffer (a resampling filter) must be present and hold the value our maths assumes."""
@@ -464,6 +469,87 @@ def _official(found: dict, conv_clamp: Any) -> tuple[StyleGAN2Generator, dict]:
     return model, {"format": fmt, "w_avg": w_avg}
 
 
+GENFORCE = "genforce / SeFa StyleGAN2 generator (mapping.dense*, synthesis.layer*)"
+GENFORCE_ASSUMED = ("genforce files do not store these settings; the defaults of genforce's StyleGAN2Generator are "
+                    "assumed: mapping_lr_mul=0.01, demodulate=True, final_tanh=False")
+
+
+def _genforce_variant(s: dict) -> str | None:
+    """Why a genforce-layout file is not the StyleGAN2 'skip' generator we implement, or None."""
+    keys = [k for k in s if isinstance(k, str)]
+    if "synthesis.lod" in s or any(".apply_noise." in k or k.startswith("synthesis.layer0.const") for k in keys):
+        return ("this is a genforce StyleGAN (v1) generator (AdaIN style layers, progressive 'synthesis.lod'): "
+                "StyleGAN v1 is not supported yet; a StyleGAN2 model of the same data works, or build genforce's "
+                "StyleGANGenerator yourself and wrap it, gx.Generator(module, latent_dim=d)")
+    if "mapping.label_weight" in s:
+        return ("this is a conditional genforce StyleGAN2 generator (mapping.label_weight: label_size > 0): "
+                "class-conditional generators are not supported yet")
+    noise = s.get("synthesis.layer0.noise")
+    if isinstance(noise, torch.Tensor) and noise.ndim == 4 and noise.shape[1] > 1:
+        return ("this genforce StyleGAN2 generator uses noise_type='channel' (one noise value per channel, "
+                "'synthesis.layerN.noise' of shape (1, C, 1, 1)): only 'spatial' noise (the default) is supported")
+    if "synthesis.early_layer.const" not in s:
+        return ("this genforce StyleGAN2 generator has no constant input (synthesis.early_layer.const; "
+                "const_input=False): not supported yet")
+    if any(k.startswith("synthesis.skip_layer") for k in keys) or "synthesis.upsample.kernel" not in s:
+        return ("this genforce StyleGAN2 generator uses the 'resnet' or 'origin' architecture (no skip to-RGB "
+                "at every resolution): only 'skip' (config-f, genforce's default) is supported yet")
+    return None
+
+
+def _genforce(found: dict, conv_clamp: float | None) -> tuple[StyleGAN2Generator, dict]:
+    s, where = found["state"], "the genforce StyleGAN2 generator"
+    why = _genforce_variant(s)
+    if why:
+        raise ValueError(why)
+    n_mlp = _count(s, "mapping.dense{}.weight")
+    dims = [tuple(s[f"mapping.dense{i}.weight"].shape) for i in range(n_mlp)]
+    d = dims[0][1]
+    if any(shape != (d, d) for shape in dims):
+        last = dims[-1][0]
+        what = (f"repeat_w=False (one w per layer: the mapping's last layer has {last} outputs)" if last % d == 0
+                and last != d else f"mapping layer shapes {dims}")
+        raise ValueError(f"{where} has {what}; only z_dim = w_dim = mapping_fmaps with one shared w (genforce's "
+                         "defaults) is supported")
+    n_blocks = 1 + _count(s, "synthesis.output{}.weight", start=1)
+    channels = [int(s[f"synthesis.output{b}.weight"].shape[1]) for b in range(n_blocks)]
+    model = StyleGAN2Generator(resolution=4 * 2 ** (n_blocks - 1), latent_dim=d, n_mlp=n_mlp, channels=channels,
+                               img_channels=int(s["synthesis.output0.weight"].shape[0]), lr_mlp=0.01,
+                               conv_clamp=conv_clamp)
+    fill = _Filler(model, s, where)
+    for i in range(n_mlp):
+        fill.take(f"mapping.{i}.weight", f"mapping.dense{i}.weight")
+        fill.take(f"mapping.{i}.bias", f"mapping.dense{i}.bias")
+    fill.take("const", "synthesis.early_layer.const", (1, channels[0], 4, 4))
+    up_filter = (blur_filter() * 4)[None, None]
+    for c, conv in enumerate(model.convs):
+        src = f"synthesis.layer{c}"
+        # genforce runs its up-sampling convs as a transposed conv of the spatially flipped kernel
+        fill.take(f"convs.{c}.weight", f"{src}.weight", fn=(lambda t: t.flip(2, 3)) if conv.up else None)
+        fill.take(f"convs.{c}.bias", f"{src}.bias")
+        fill.take(f"convs.{c}.noise_strength", f"{src}.noise_strength")
+        res = conv.noise_const.shape[-1]
+        fill.take(f"convs.{c}.noise_const", f"{src}.noise", (1, 1, res, res))
+        fill.take(f"convs.{c}.affine.weight", f"{src}.style.weight")
+        fill.take(f"convs.{c}.affine.bias", f"{src}.style.bias", fn=lambda t: t + 1.0)  # its additional bias 1
+        if conv.up:
+            fill.check(f"{src}.filter.kernel", up_filter)
+    for b in range(len(model.torgbs)):
+        src = f"synthesis.output{b}"
+        for name in ("weight", "bias", "style.weight", "style.bias"):
+            ours = name.replace("style.", "affine.")
+            fill.take(f"torgbs.{b}.{ours}", f"{src}.{name}", fn=(lambda t: t + 1.0) if name == "style.bias" else None)
+    fill.check("synthesis.upsample.kernel", up_filter)
+    if "truncation.w_avg" in s:
+        fill.take("w_avg", "truncation.w_avg")
+        w_avg = "the checkpoint's truncation.w_avg"
+    else:
+        model.estimate_w_avg()
+        w_avg = f"mean of the mapping over {W_AVG_SAMPLES} z (seed 0)"
+    fill.finish()
+    return model, {"format": GENFORCE, "w_avg": w_avg, "assumed": GENFORCE_ASSUMED}
+
+
 def build(found: Any, **options: Any) -> tuple[nn.Module, dict[str, Any]]:
     """Our StyleGAN2 module with the checkpoint's weights (strict), in eval mode, and a JSON-able info dict.
 
@@ -480,6 +566,8 @@ def build(found: Any, **options: Any) -> tuple[nn.Module, dict[str, Any]]:
         conv_clamp = float(conv_clamp)
     if found["layout"] == "rosinality":
         model, info = _rosinality(found, None if conv_clamp == "checkpoint" else conv_clamp)
+    elif found["layout"] == "genforce":
+        model, info = _genforce(found, None if conv_clamp == "checkpoint" else conv_clamp)
     else:
         model, info = _official(found, conv_clamp)
     model.space = options.get("space", "w")
