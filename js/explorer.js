@@ -265,9 +265,9 @@ function render({ model, el }) {
   });
   function sendImage(buffer, name) {
     const id = ++nextId;
-    pending.set(id, () => {});
+    pending.set(id, (error) => { if (error !== null) projText.textContent = ""; });
     projText.textContent = `projecting ${name}…`;
-    model.send({ type: "cmd", id, name: "add_image", args: { name } }, [buffer]);
+    model.send({ type: "cmd", id, name: "add_image", args: { name } }, undefined, [buffer]); // (content, callbacks, buffers)
   }
   const projText = h("span", { class: "gx-keys gx-projecting" });
   const realList = h("div", { class: "gx-real-list" });

@@ -212,6 +212,32 @@ def test_export_shows_the_path_a_link_and_a_preview(page, lab):
     page.wait_for_selector(".gx-export video", timeout=60000)
 
 
+def test_a_drawn_digit_joins_the_samples_and_the_sliders_move_it(page):
+    page.locator(".gx-tab-explore").click()
+    box = page.locator(".gx-draw").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.15)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.85, steps=12)  # a "1"
+    page.mouse.up()
+    page.locator(".gx-use-drawing").click()
+    page.wait_for_selector(".gx-real-item img", timeout=120000)
+    assert "drawing → sample 3" in page.locator(".gx-real-item").inner_text()
+    page.wait_for_function("() => document.querySelector('.gx-live-canvas').height > 40", timeout=30000)
+    before = page.evaluate(PIXELS)
+    slider = page.locator(".gx-slider-1 input[type=range]")
+    slider.focus()
+    for _ in range(8):
+        slider.press("ArrowRight")
+    page.wait_for_function(f"() => Number(document.querySelector('.gx-live-canvas').dataset.seq) > {before['seq']}",
+                           timeout=30000)
+    time.sleep(1.0)
+    assert page.evaluate(PIXELS)["sum"] != before["sum"]
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.locator(".gx-root").screenshot(path=str(SHOTS / "drawn-digit.png"))
+    page.locator(".gx-remove-image").click()
+    page.wait_for_function("() => !document.querySelector('.gx-real-item')", timeout=30000)
+
+
 def test_gallery_labels_ten_directions_by_keyboard_alone(browser, lab):
     from ganexplorer import DirectionBank
 

@@ -431,8 +431,9 @@ class Explorer(anywidget.AnyWidget):
                 self.send({"type": "thumbs-stale"})
                 self.projecting = {"state": "done", "step": result.steps, "total": steps, "name": name,
                                    "error": result.error[0]}
-                self._say(f"{fit_summary(result)}: it is sample {self.samples + len(self._real) - 1} in the "
-                          "image now, and every slider moves it", "ok")
+                n = self.samples + len(self._real)
+                self._say(f"{fit_summary(result)}: it is sample {n} of {n} in the image now, and every slider "
+                          "moves it", "ok")
             except Exception as exc:  # noqa: BLE001 - shown to the user
                 self.projecting = {"state": "failed", "name": name, "message": f"{type(exc).__name__}: {exc}"}
                 self._say(f"projecting {name} failed: {type(exc).__name__}: {exc}", "error")
