@@ -14,6 +14,7 @@ import os
 import pickle
 import sys
 import types
+import warnings
 from collections import OrderedDict
 
 import numpy as np
@@ -276,11 +277,77 @@ def test_same_weights_in_both_layouts_render_the_same(pkl, pt, weights):
 def test_official_state_dict_as_pt(tmp_path, pkl, weights):
     path = tmp_path / "G_ema.pt"
     torch.save(weights, path)
-    module, info = load_family(path)
+    with pytest.warns(UserWarning, match="conv_clamp is not stored in a stylegan2-ada-pytorch state dict: "
+                                         "rendering without clamping.*load it with conv_clamp=256"):
+        module, info = load_family(path)
     assert info["format"] == "stylegan2-ada-pytorch state dict" and info["conv_clamp"] is None
+    assert "conv_clamp=256" in info["conv_clamp_note"]
     reference, _ = load_family(pkl, conv_clamp=None)
     w = torch.randn(2, D)
     assert torch.allclose(_render(module, w), _render(reference, w), atol=1e-5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # saying the clamp silences the warning
+        clamped, info = load_family(path, conv_clamp=256)
+    assert info["conv_clamp"] == 256.0 and "conv_clamp_note" not in info
+    official, _ = load_family(pkl)
+    assert torch.allclose(_render(clamped, w), _render(official, w), atol=1e-5)
+
+
+def test_noise_mode_const_random_none(pkl, weights):
+    w = torch.randn(2, D, generator=torch.Generator().manual_seed(8))
+    const, info = load_family(pkl)
+    assert info["noise_mode"] == "const" and const.noise_mode == "const"
+    none, _ = load_family(pkl, noise_mode="none")
+    random, _ = load_family(pkl, noise_mode="random")
+    with torch.no_grad():
+        a, b = const(w), const(w)
+        assert torch.equal(a, b)  # const: the stored buffers, deterministic
+        # none equals const with every noise strength zeroed
+        for conv in const.convs:
+            conv.noise_strength.data.zero_()
+        torch.testing.assert_close(none(w), const(w))
+        const.load_state_dict(none.state_dict())
+        r1, r2 = random(w), random(w)
+        assert not torch.allclose(r1, r2)  # fresh noise per call
+        torch.manual_seed(3)
+        r3 = random(w)
+        torch.manual_seed(3)
+        assert torch.equal(r3, random(w))
+        assert not torch.allclose(r1, a)
+    none.noise_mode = "CONST"
+    assert none.noise_mode == "const" and all(c.noise_mode == "const" for c in none.convs)
+    with pytest.raises(ValueError, match="noise_mode must be one of const, random, none"):
+        load_family(pkl, noise_mode="spatial")
+
+
+def test_truncate_a_users_w_explicitly(pkl):
+    module, _ = load_family(pkl, truncation=0.5)
+    w = torch.randn(3, D)
+    wp = torch.randn(3, NUM_WS, D)
+    avg = module.w_avg
+    torch.testing.assert_close(module.truncate(w), avg + 0.5 * (w - avg))  # psi defaults to the truncation
+    torch.testing.assert_close(module.truncate(w, 0.7), avg + 0.7 * (w - avg))
+    torch.testing.assert_close(module.truncate(wp, 0.7), avg + 0.7 * (wp - avg))  # W+ too
+    assert torch.equal(module.truncate(w, 1.0), w)
+    with torch.no_grad():  # a w given in space "w" is rendered as given: truncate it first to match upstream
+        assert not torch.allclose(module(w), module(module.truncate(w)))
+        gz, _ = load_family(pkl, space="z", truncation=0.5)
+        z = torch.randn(2, D)
+        torch.testing.assert_close(gz(z), module(module.truncate(module.map(z), 0.5)))
+
+
+def test_estimated_mean_w_uses_a_fixed_seed(tmp_path, weights):
+    s = {k: v for k, v in weights.items() if k != "mapping.w_avg"}
+    path = tmp_path / "no_avg.pt"
+    torch.save(s, path)
+    with pytest.warns(UserWarning, match="conv_clamp"):
+        a, info = load_family(path)
+    assert info["w_avg"] == "mean of the mapping over 4096 z (seed 0)"
+    with pytest.warns(UserWarning, match="conv_clamp"):
+        b, _ = load_family(path)
+    assert torch.equal(a.w_avg, b.w_avg)
+    z = torch.randn(4096, D, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(a.w_avg, a.map(z).mean(0).detach())
 
 
 def test_converted_port_checkpoint_uses_latent_avg(tmp_path, weights):
@@ -407,7 +474,7 @@ def test_damaged_and_unsupported_files(pkl, tmp_path, weights, monkeypatch):
     with pytest.raises(ValueError, match="StyleGAN3"):
         load_family(sg3)
 
-    with pytest.raises(TypeError, match="allowed are space, truncation, conv_clamp"):
+    with pytest.raises(TypeError, match="allowed are space, truncation, conv_clamp, noise_mode"):
         load_family(pkl, psi=0.5)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from typing import Any
 
 import torch
@@ -25,7 +26,9 @@ from ..layers import parse_layers
 
 SQRT2 = math.sqrt(2.0)
 SPACES = ("z", "w", "w+")
-BUILD_OPTIONS = ("space", "truncation", "conv_clamp")
+BUILD_OPTIONS = ("space", "truncation", "conv_clamp", "noise_mode")
+NOISE_MODES = ("const", "random", "none")
+ADA_CONV_CLAMP = 256.0  # what stylegan2-ada-pytorch's training configs set
 W_AVG_SAMPLES = 4096
 SWAGAN_REFUSAL = ("this is a SWAGAN generator (rosinality's swagan.py: wavelet to-RGB layers, keys 'iwt.*' and "
                   "'to_rgbs.N.iwt.*' / 'dwt.*'), not the StyleGAN2 'skip' generator: SWAGAN is not supported; build "
@@ -63,8 +66,9 @@ class EqualLinear(nn.Module):
 
 
 class StyleConv(nn.Module):
-    """Modulated 3x3 conv with demodulation (optionally transposed-conv upsampling + blur), constant noise scaled
-    by a learned strength, bias, leaky ReLU * sqrt(2), optional clamp."""
+    """Modulated 3x3 conv with demodulation (optionally transposed-conv upsampling + blur), noise scaled by a
+    learned strength (``noise_mode``: the stored constant, fresh N(0, 1) per sample and call, or none), bias,
+    leaky ReLU * sqrt(2), optional clamp."""
 
     def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int, up: bool,
                  conv_clamp: float | None = None):
@@ -76,6 +80,7 @@ class StyleConv(nn.Module):
         self.register_buffer("noise_const", torch.randn(resolution, resolution))
         self.up = up
         self.conv_clamp = conv_clamp
+        self.noise_mode = "const"
         if up:  # gain 4 keeps the mean after zero-stuffing by 2 in each direction
             self.register_buffer("blur", (blur_filter() * 4).expand(out_channels, 1, 4, 4).clone(), persistent=False)
 
@@ -93,7 +98,11 @@ class StyleConv(nn.Module):
         else:
             x = F.conv2d(x, weight, padding=1)
         # leaky ReLU commutes with positive scaling: fold its sqrt(2) gain into the affine terms
-        noise, bias = self.noise_const * (self.noise_strength * SQRT2), (self.bias * SQRT2)[None, :, None, None]
+        if self.noise_mode == "random":
+            noise = torch.randn(len(x), 1, *x.shape[-2:], device=x.device, dtype=x.dtype)
+        else:
+            noise = self.noise_const if self.noise_mode == "const" else torch.zeros_like(self.noise_const)
+        noise, bias = noise * (self.noise_strength * SQRT2), (self.bias * SQRT2)[None, :, None, None]
         if torch.is_grad_enabled() and x.requires_grad:
             x = x * (SQRT2 if fused else dcoefs[:, :, None, None] * SQRT2) + noise
             x = F.leaky_relu(x + bias, 0.2)
@@ -130,7 +139,7 @@ class StyleGAN2Generator(nn.Module):
     def __init__(self, resolution: int = 1024, latent_dim: int = 512, n_mlp: int = 8,
                  channels: int | list[int] | dict[int, int] | None = None, img_channels: int = 3,
                  lr_mlp: float = 0.01, conv_clamp: float | None = None, space: str = "w", truncation: float = 1.0,
-                 channel_multiplier: int = 2):
+                 channel_multiplier: int = 2, noise_mode: str = "const"):
         super().__init__()
         if resolution < 4 or resolution & (resolution - 1):
             raise ValueError(f"resolution must be a power of two >= 4, got {resolution}")
@@ -162,6 +171,7 @@ class StyleGAN2Generator(nn.Module):
         self.register_buffer("rgb_up", (blur_filter() * 4).expand(img_channels, 1, 4, 4).clone(), persistent=False)
         self.space = space
         self.truncation = truncation
+        self.noise_mode = noise_mode
 
     def config(self) -> dict[str, Any]:
         """Constructor arguments of this architecture (what a zoo file's header stores)."""
@@ -180,6 +190,22 @@ class StyleGAN2Generator(nn.Module):
         if value not in SPACES:
             raise ValueError(f"space must be one of {', '.join(SPACES)}, got {value!r}")
         self._space = "w" if value == "w+" else value
+
+    @property
+    def noise_mode(self) -> str:
+        """Per-pixel noise of the convs, as stylegan2-ada-pytorch's ``noise_mode``: "const" (default: the file's
+        stored noise buffers, deterministic renders), "random" (fresh noise per sample and call, what the
+        rosinality port does by default: renders change from call to call) or "none" (no noise)."""
+        return self._noise_mode
+
+    @noise_mode.setter
+    def noise_mode(self, value: str) -> None:
+        value = str(value).lower()
+        if value not in NOISE_MODES:
+            raise ValueError(f"noise_mode must be one of {', '.join(NOISE_MODES)}, got {value!r}")
+        self._noise_mode = value
+        for conv in self.convs:
+            conv.noise_mode = value
 
     @property
     def pca_layer(self) -> str:
@@ -205,9 +231,14 @@ class StyleGAN2Generator(nn.Module):
             x = fc(x)
         return x
 
-    def truncate(self, w: torch.Tensor) -> torch.Tensor:
-        """Pull w towards the average w by psi (identity at psi = 1)."""
-        return w if self.truncation == 1.0 else torch.lerp(self.w_avg, w, self.truncation)
+    def truncate(self, w: torch.Tensor, psi: float | None = None) -> torch.Tensor:
+        """w_avg + psi (w - w_avg) for w of shape (..., d) (W or W+); ``psi`` defaults to ``truncation``.
+
+        Truncation is applied where latents are made: when sampling (``latents_from_noise``) and to z in space
+        "z". A w you supply yourself in space "w" is rendered as given (upstream applies psi inside forward):
+        call ``truncate(w, psi)`` first to get the truncated image upstream would show."""
+        psi = self.truncation if psi is None else float(psi)
+        return w if psi == 1.0 else torch.lerp(self.w_avg.to(w.dtype), w, psi)
 
     def latents_from_noise(self, noise: torch.Tensor) -> torch.Tensor:
         """N(0, I) noise -> the latents forward expects: z itself, or the truncated w in space "w"."""
@@ -254,7 +285,9 @@ class StyleGAN2Generator(nn.Module):
 
     @torch.no_grad()
     def estimate_w_avg(self, n: int = W_AVG_SAMPLES, seed: int = 0) -> torch.Tensor:
-        """Set ``w_avg`` to the mean of the mapping over ``n`` z of a fixed seed (when a checkpoint lacks it)."""
+        """Set ``w_avg`` to the mean of the mapping over ``n`` z drawn with ``torch.Generator().manual_seed(seed)``
+        (when a checkpoint lacks it; the loaders use n=4096, seed 0, and say so in the info's ``w_avg``), so the
+        same file always gets the same mean w and the same truncated images."""
         z = torch.randn(n, self.latent_dim, generator=torch.Generator().manual_seed(seed))
         self.w_avg.copy_(self.map(z.to(self.w_avg.device)).mean(0))
         return self.w_avg
@@ -440,6 +473,13 @@ def _official(found: dict, conv_clamp: Any) -> tuple[StyleGAN2Generator, dict]:
             raise ValueError(f"{where} lacks 'synthesis.b{r}.conv1.weight' (the block's 3x3 conv weight)")
     channels = [s[f"synthesis.b{r}.conv1.weight"].shape[0] for r in resolutions]
     clamp = config.get("conv_clamp") if conv_clamp == "checkpoint" else conv_clamp
+    clamp_note = None
+    if conv_clamp == "checkpoint" and found.get("object") is None:
+        clamp_note = (f"conv_clamp is not stored in a stylegan2-ada-pytorch state dict: rendering without clamping "
+                      f"(conv_clamp=None); if the model was trained with clamping (the ADA configs use "
+                      f"conv_clamp={ADA_CONV_CLAMP:g}), load it with conv_clamp={ADA_CONV_CLAMP:g}, as renders can "
+                      "differ where activations exceed it")
+        warnings.warn(clamp_note, stacklevel=4)
     model = StyleGAN2Generator(resolution=resolutions[-1], latent_dim=w_dim, n_mlp=n_mlp, channels=channels,
                                img_channels=s["synthesis.b4.torgb.weight"].shape[0],
                                lr_mlp=config.get("lr_mlp", 0.01), conv_clamp=clamp)
@@ -466,7 +506,7 @@ def _official(found: dict, conv_clamp: Any) -> tuple[StyleGAN2Generator, dict]:
         w_avg = f"mean of the mapping over {W_AVG_SAMPLES} z (seed 0)"
     fill.finish()
     fmt = "stylegan2-ada-pytorch .pkl" if found.get("object") is not None else "stylegan2-ada-pytorch state dict"
-    return model, {"format": fmt, "w_avg": w_avg}
+    return model, {"format": fmt, "w_avg": w_avg, **({"conv_clamp_note": clamp_note} if clamp_note else {})}
 
 
 GENFORCE = "genforce / SeFa StyleGAN2 generator (mapping.dense*, synthesis.layer*)"
@@ -553,8 +593,10 @@ def _genforce(found: dict, conv_clamp: float | None) -> tuple[StyleGAN2Generator
 def build(found: Any, **options: Any) -> tuple[nn.Module, dict[str, Any]]:
     """Our StyleGAN2 module with the checkpoint's weights (strict), in eval mode, and a JSON-able info dict.
 
-    Options: ``space`` ("w" default, "z", "w+" = "w"), ``truncation`` (psi, default 1), ``conv_clamp`` (default:
-    the checkpoint's; None turns clamping off).
+    Options: ``space`` ("w" default, "z", "w+" = "w"), ``truncation`` (psi, default 1: applied when sampling
+    and to z; a w you pass is rendered as given, see ``truncate(w, psi)``), ``conv_clamp`` (default: the
+    checkpoint's; None turns clamping off; a state dict does not store it: a warning says so), ``noise_mode``
+    ("const" default, "random", "none").
     """
     unknown = sorted(set(options) - set(BUILD_OPTIONS))
     if unknown:
@@ -572,7 +614,8 @@ def build(found: Any, **options: Any) -> tuple[nn.Module, dict[str, Any]]:
         model, info = _official(found, conv_clamp)
     model.space = options.get("space", "w")
     model.truncation = options.get("truncation", 1.0)
+    model.noise_mode = options.get("noise_mode", "const")
     info.update(resolution=model.resolution, latent_dim=model.latent_dim, num_layers=model.num_layers,
                 n_mlp=model.n_mlp, channels=model.channels, space=model.space, truncation=model.truncation,
-                conv_clamp=model.conv_clamp)
+                conv_clamp=model.conv_clamp, noise_mode=model.noise_mode)
     return model.eval(), info
