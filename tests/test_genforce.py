@@ -411,3 +411,20 @@ def test_genforce_variants_are_refused_by_name(tmp_path, variant, match):
         load_family(path)
     with pytest.raises(ValueError, match=match):
         load_family(path, family="stylegan2")
+
+
+def test_conditional_pggan_is_refused_when_its_discriminator_shows_it(tmp_path):
+    """genforce's PGGANDiscriminator ends in a dense layer with 1 + label_size outputs (layer{2 * blocks})."""
+    channels = [8, 8, 4]
+    g = pggan_weights(channels, False, latent=D + 10, seed=6)  # layer0 reads z and the 10-way label
+    disc = {"input0.weight": torch.randn(4, 3, 1, 1), "layer0.weight": torch.randn(4, 4, 3, 3),
+            "layer5.weight": torch.randn(8, 8 * 16), "layer6.weight": torch.randn(11, 8),
+            "layer6.bias": torch.zeros(11)}
+    path = tmp_path / "pggan_conditional.pth"
+    torch.save({"generator": g, "discriminator": disc, "generator_smooth": g}, path)
+    with pytest.raises(ValueError, match="conditional genforce PGGAN \\(label_size=10.*not supported"):
+        load_family(path)
+    disc["layer6.weight"], disc["layer6.bias"] = torch.randn(1, 8), torch.zeros(1)  # unconditional: loads
+    torch.save({"generator": g, "discriminator": disc, "generator_smooth": g}, path)
+    module, info = load_family(path)
+    assert info["latent_dim"] == D + 10

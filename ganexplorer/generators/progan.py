@@ -24,6 +24,7 @@ network, and we read all three into one module whose own state dict is the first
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import torch
@@ -198,7 +199,8 @@ def recognise(content: Any) -> dict[str, Any] | None:
         if not isinstance(sd, dict):
             return None
         layout = _layout(sd)
-        return {"layout": layout, "state_dict": sd} if layout else None
+        disc = content.get("discriminator") if isinstance(content, dict) and content is not sd else None
+        return {"layout": layout, "state_dict": sd, "discriminator": disc} if layout else None
     except Exception:  # recognise never raises: an odd file is simply not ours
         return None
 
@@ -319,6 +321,19 @@ def load_weights(model: ProGANGenerator, layout: str, sd: dict) -> None:
                          f"{model.resolution} generator: " + "; ".join(problems[:8]))
 
 
+def _label_size(disc: Any) -> int:
+    """genforce's label_size as its PGGAN discriminator shows it: the final dense layer (the highest
+    ``layerN``) has 1 + label_size outputs. 0 when the file has no such discriminator."""
+    if not isinstance(disc, dict):
+        return 0
+    found = [(int(m.group(1)), v) for k, v in disc.items()
+             if isinstance(k, str) and (m := re.fullmatch(r"layer(\d+)\.weight", k)) and isinstance(v, torch.Tensor)]
+    if not found:
+        return 0
+    last = max(found, key=lambda item: item[0])[1]
+    return int(last.shape[0]) - 1 if last.ndim == 2 else 0
+
+
 def build(found: dict[str, Any], **options) -> tuple[ProGANGenerator, dict[str, Any]]:
     """A ``ProGANGenerator`` with the file's weights (sizes read from the weights' shapes), loaded strictly."""
     unknown = sorted(set(options) - {"fused_scale"})
@@ -326,6 +341,11 @@ def build(found: dict[str, Any], **options) -> tuple[ProGANGenerator, dict[str, 
         raise TypeError(f"unknown ProGAN option(s) {', '.join(unknown)}: ProGAN takes only fused_scale (genforce "
                         "PGGAN files whose shapes do not tell it)")
     layout, sd = found["layout"], found["state_dict"]
+    labels = _label_size(found.get("discriminator")) if layout == "genforce" else 0
+    if labels > 0:
+        raise ValueError(f"this is a conditional genforce PGGAN (label_size={labels}: its discriminator's final "
+                         f"layer has {labels + 1} outputs; the generator's layer0 reads z and a one-hot label "
+                         "together): class-conditional generators are not supported yet")
     fused = options.get("fused_scale")
     model = ProGANGenerator(None, **_architecture(layout, sd, None if fused is None else bool(fused)))
     load_weights(model, layout, sd)
