@@ -374,7 +374,6 @@ def test_genforce_stylegan2_sefa_uses_factorize_weights_per_layer_range(tmp_path
 
 
 @pytest.mark.parametrize("variant, match", [
-    ("stylegan_v1", "genforce StyleGAN \\(v1\\) generator.*not supported"),
     ("conditional", "conditional genforce StyleGAN2.*label_weight"),
     ("resnet", "'resnet' or 'origin' architecture"),
     ("repeat_w", "repeat_w=False"),
@@ -382,15 +381,7 @@ def test_genforce_stylegan2_sefa_uses_factorize_weights_per_layer_range(tmp_path
 ])
 def test_genforce_variants_are_refused_by_name(tmp_path, variant, match):
     s = genforce_sg2_state(seed=5)
-    if variant == "stylegan_v1":  # genforce StyleGANGenerator: progressive lod, const in layer0, AdaIN styles
-        s = {k: v for k, v in s.items() if not k.startswith("synthesis.")}
-        s["synthesis.lod"] = torch.zeros(())
-        s["synthesis.layer0.const"] = torch.randn(1, 16, 4, 4)
-        s["synthesis.layer0.apply_noise.weight"], s["synthesis.layer0.apply_noise.noise"] = \
-            torch.zeros(16), torch.randn(1, 1, 4, 4)
-        s["synthesis.layer0.style.weight"], s["synthesis.layer0.style.bias"] = torch.randn(32, D), torch.zeros(32)
-        s["synthesis.output0.weight"], s["synthesis.output0.bias"] = torch.randn(3, 16, 1, 1), torch.zeros(3)
-    elif variant == "conditional":
+    if variant == "conditional":
         s["mapping.label_weight"] = torch.randn(10, D)
         s["mapping.dense0.weight"] = torch.randn(D, 2 * D)
     elif variant == "resnet":
@@ -428,3 +419,155 @@ def test_conditional_pggan_is_refused_when_its_discriminator_shows_it(tmp_path):
     torch.save({"generator": g, "discriminator": disc, "generator_smooth": g}, path)
     module, info = load_family(path)
     assert info["latent_dim"] == D + 10
+
+
+# ------------------------------------------------------------------------------------ genforce StyleGAN (v1)
+
+V1_CH = [8, 8, 8, 6, 4, 4]  # 4 .. 128: the 128 x 128 up-sampling layer is fused under genforce's 'auto'
+V1_L = 2 * len(V1_CH)
+BLUR3 = torch.outer(torch.tensor([1.0, 2, 1]), torch.tensor([1.0, 2, 1])) / 16
+
+
+def genforce_sg1_state(channels=V1_CH, d=D, n_mlp=2, rgb=3, seed=0):
+    """genforce StyleGANGenerator tensors: mapping.dense{i}, truncation.w_avg, synthesis.lod,
+    synthesis.layer{i}.{const (layer 0) | weight, bias, apply_noise.{noise, weight}, style.{weight, bias},
+    blur.kernel (up-sampling layers)}, synthesis.output{b} for every resolution (progressive growing)."""
+    g = torch.Generator().manual_seed(seed)
+
+    def r(*shape, scale=1.0):
+        return torch.randn(shape, generator=g) * scale
+
+    s = {}
+    for i in range(n_mlp):
+        s[f"mapping.dense{i}.weight"], s[f"mapping.dense{i}.bias"] = r(d, d, scale=100.0), r(d, scale=5.0)
+    s["truncation.w_avg"] = r(d)
+    s["synthesis.lod"] = torch.zeros(())
+    for b, c in enumerate(channels):
+        res = 4 * 2 ** b
+        for i in (2 * b, 2 * b + 1):
+            p = f"synthesis.layer{i}."
+            if i == 0:
+                s[p + "const"] = r(1, c, 4, 4)
+            else:
+                s[p + "weight"] = r(c, channels[b - 1] if i == 2 * b else c, 3, 3)
+            s[p + "bias"] = r(c, scale=0.1)
+            s[p + "apply_noise.noise"], s[p + "apply_noise.weight"] = r(1, 1, res, res), r(c, scale=0.3)
+            s[p + "style.weight"], s[p + "style.bias"] = r(2 * c, d), r(2 * c, scale=0.2)
+            if i == 2 * b and b > 0:
+                s[p + "blur.kernel"] = BLUR3.expand(c, 1, 3, 3).clone()
+        s[f"synthesis.output{b}.weight"], s[f"synthesis.output{b}.bias"] = r(rgb, c, 1, 1), r(rgb, scale=0.1)
+    return s
+
+
+def genforce_sg1_reference(s, wp, fused_from=128):
+    """genforce's StyleGAN synthesis at lod 0 in float64: per layer (const | [nearest x2 or, from ``fused_from``,
+    the fused transposed conv] conv * sqrt(2)/sqrt(fan_in), [1,2,1] blur after up-sampling), noise * per-channel
+    weight, bias, leaky ReLU 0.2, instance norm, x * (1 + scale) + shift with (scale, shift) = style(w); the last
+    to-RGB (1x1, gain 1)."""
+    s = {k: v.double() for k, v in s.items()}
+    wp = wp.double()
+    n, d = len(wp), wp.shape[-1]
+    x = None
+    for i in range(wp.shape[1]):
+        p = f"synthesis.layer{i}."
+        if i == 0:
+            x = s[p + "const"].repeat(n, 1, 1, 1)
+        else:
+            w = s[p + "weight"]
+            w = w * math.sqrt(2) / math.sqrt(w.shape[1] * 9)
+            up = i % 2 == 0
+            if up and x.shape[-1] * 2 >= fused_from:
+                k = torch.zeros(w.shape[0], w.shape[1], 4, 4, dtype=w.dtype)
+                for di in (0, 1):
+                    for dj in (0, 1):
+                        k[:, :, di:di + 3, dj:dj + 3] += w
+                x = slow_transposed_conv(x, k.transpose(0, 1), 2, 1)
+            else:
+                if up:
+                    x = x.repeat_interleave(2, 2).repeat_interleave(2, 3)
+                x = F.conv2d(x, w, padding=1)
+            if up:
+                x = F.conv2d(x, BLUR3.double().expand(x.shape[1], 1, 3, 3), padding=1, groups=x.shape[1])
+        c = x.shape[1]
+        x = x + s[p + "apply_noise.noise"] * s[p + "apply_noise.weight"].view(1, c, 1, 1)
+        x = F.leaky_relu(x + s[p + "bias"].view(1, c, 1, 1), 0.2)
+        x = x - x.mean((2, 3), keepdim=True)
+        x = x / torch.sqrt((x ** 2).mean((2, 3), keepdim=True) + 1e-8)
+        st = wp[:, i] @ (s[p + "style.weight"] / math.sqrt(d)).T + s[p + "style.bias"]
+        x = x * (1 + st[:, :c, None, None]) + st[:, c:, None, None]
+    last = wp.shape[1] // 2 - 1
+    w = s[f"synthesis.output{last}.weight"]
+    return (F.conv2d(x, w / math.sqrt(w.shape[1])) + s[f"synthesis.output{last}.bias"].view(1, -1, 1, 1)).float()
+
+
+def genforce_sg1_mapping_reference(s, z):
+    x = z.double() / torch.sqrt((z.double() ** 2).mean(1, keepdim=True) + 1e-8)
+    i = 0
+    while f"mapping.dense{i}.weight" in s:
+        w, b = s[f"mapping.dense{i}.weight"].double(), s[f"mapping.dense{i}.bias"].double()
+        x = F.leaky_relu(x @ (w * math.sqrt(2) * 0.01 / math.sqrt(w.shape[1])).T + b * 0.01, 0.2)
+        i += 1
+    return x.float()
+
+
+@pytest.mark.parametrize("container", ["model_file", "training_checkpoint"])
+def test_genforce_stylegan_v1_renders_as_genforce(tmp_path, container):
+    smooth, raw = genforce_sg1_state(seed=1), genforce_sg1_state(seed=2)
+    models = {"generator": raw, "discriminator": {"layer0.weight": torch.zeros(4, 3, 1, 1)},
+              "generator_smooth": smooth}
+    path = tmp_path / "stylegan_car512.pth"
+    torch.save(models if container == "model_file" else
+               {"models": models, "running_metadata": {"iter": 1, "seen_img": 32}, "optimizers": {}}, path)
+    module, info = load_family(path)
+    assert info["family"] == "stylegan2" and info["architecture"] == "StyleGAN v1" and "StyleGAN (v1)" in info["format"]
+    assert info["num_layers"] == V1_L and info["channels"] == V1_CH and info["fused_layers"] == [V1_L - 2]
+    gen = torch.Generator().manual_seed(3)
+    wp = torch.randn(2, V1_L, D, generator=gen)
+    with torch.no_grad():
+        torch.testing.assert_close(module(wp), genforce_sg1_reference(smooth, wp), rtol=1e-5, atol=1e-5)
+        z = torch.randn(2, D, generator=gen)
+        torch.testing.assert_close(module.map(z), genforce_sg1_mapping_reference(smooth, z), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(module.w_avg, smooth["truncation.w_avg"])
+        # fused_scale=False: nearest up-sampling everywhere, a visibly different image
+        plain, info = load_family(path, fused_scale=False)
+        assert info["fused_layers"] == []
+        expected = genforce_sg1_reference(smooth, wp, fused_from=10 ** 6)
+        torch.testing.assert_close(plain(wp), expected, rtol=1e-5, atol=1e-5)
+        assert (expected - module(wp)).abs().max() > 1e-2
+    G = Generator(module, device="cpu")
+    images = G.render(G.sample_latents(2, seed=0))
+    assert images.shape == (2, 3, 128, 128) and torch.isfinite(images).all()
+
+
+def test_genforce_stylegan_v1_sefa_and_refusals(tmp_path):
+    from ganexplorer import sefa
+
+    s = genforce_sg1_state(seed=4)
+    path = tmp_path / "stylegan_ffhq1024.pth"
+    torch.save({"generator": s}, path)
+    module, _ = load_family(path)
+    G = Generator(module, device="cpu")
+    for layers, idx in (("all", list(range(V1_L))), ("0-1", [0, 1]), ("4-7", [4, 5, 6, 7])):
+        mats = [s[f"synthesis.layer{i}.style.weight"] for i in idx]  # factorize_weight: layer{i}.style.weight.T
+        torch.testing.assert_close(module.sefa_weight(layers), torch.cat(mats))
+        weight = torch.cat([m.T for m in mats], 1).double()
+        weight = weight / weight.norm(dim=0, keepdim=True)
+        _, vectors = torch.linalg.eigh(weight @ weight.T)
+        bank = sefa(G, layers=layers, k=3)
+        cos = (bank.directions.double() * vectors.T.flip(0)[:3]).sum(1).abs()
+        assert (cos > 0.99999).all(), (layers, cos)
+        assert bank.layers == [layers] * 3
+    with pytest.raises(TypeError, match="StyleGAN \\(v1\\) option.*conv_clamp"):
+        load_family(path, conv_clamp=256)
+    bad = dict(s, **{"synthesis.lod": torch.tensor(1.5)})
+    torch.save({"generator": bad}, path)
+    with pytest.raises(ValueError, match="'synthesis.lod' is 1.5: a snapshot taken mid-growth"):
+        load_family(path)
+    bad = dict(s, **{"mapping.label_weight": torch.randn(10, D)})
+    torch.save({"generator": bad}, path)
+    with pytest.raises(ValueError, match="conditional genforce StyleGAN generator"):
+        load_family(path)
+    bad = dict(s, **{"synthesis.layer2.blur.kernel": torch.ones(8, 1, 3, 3) / 9})
+    torch.save({"generator": bad}, path)
+    with pytest.raises(ValueError, match="blur"):
+        load_family(path)

@@ -25,8 +25,12 @@ FAMILIES = ("stylegan2", "progan", "biggan", "sngan")
 TORCH_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".tar")
 FORMATS = {
     "stylegan2": "StyleGAN2 / StyleGAN2-ADA: the PyTorch port's .pt (with 'g_ema'), the official PyTorch .pkl "
-                 "(read without running its code), or a .pt/.safetensors of either state dict",
-    "progan": "ProGAN / PGGAN: a .pt/.pth state dict of the progressive generator (layer1 ... output_RxR)",
+                 "(read without running its code), or a .pt/.safetensors of either state dict; genforce / SeFa "
+                 "StyleGAN2 and StyleGAN (v1) .pth files (mapping.dense*, synthesis.layer*) and genforce training "
+                 "checkpoints",
+    "progan": "ProGAN / PGGAN: a .pt/.pth state dict of the progressive generator (netdissect layer1 ... "
+              "output_RxR, the latent-discovery paper's features.N, genforce / SeFa layer0 ... outputN with "
+              "fused_scale true or false)",
     "biggan": "BigGAN: a folder with config.json and pytorch_model.bin of pytorch-pretrained-biggan "
               "(pip install ganexplorer[biggan])",
     "sngan": "SN-GAN (latent-discovery paper's MNIST/Anime generators): a folder with args.json and generator.pt",

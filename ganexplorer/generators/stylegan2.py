@@ -514,13 +514,15 @@ GENFORCE_ASSUMED = ("genforce files do not store these settings; the defaults of
                     "assumed: mapping_lr_mul=0.01, demodulate=True, final_tanh=False")
 
 
+def _genforce_v1(s: dict) -> bool:
+    """A genforce StyleGAN (v1) generator: progressive 'synthesis.lod', AdaIN layers with 'apply_noise'."""
+    return "synthesis.lod" in s or any(isinstance(k, str) and (".apply_noise." in k or k == "synthesis.layer0.const")
+                                       for k in s)
+
+
 def _genforce_variant(s: dict) -> str | None:
-    """Why a genforce-layout file is not the StyleGAN2 'skip' generator we implement, or None."""
+    """Why a genforce-layout StyleGAN2 file is not the StyleGAN2 'skip' generator we implement, or None."""
     keys = [k for k in s if isinstance(k, str)]
-    if "synthesis.lod" in s or any(".apply_noise." in k or k.startswith("synthesis.layer0.const") for k in keys):
-        return ("this is a genforce StyleGAN (v1) generator (AdaIN style layers, progressive 'synthesis.lod'): "
-                "StyleGAN v1 is not supported yet; a StyleGAN2 model of the same data works, or build genforce's "
-                "StyleGANGenerator yourself and wrap it, gx.Generator(module, latent_dim=d)")
     if "mapping.label_weight" in s:
         return ("this is a conditional genforce StyleGAN2 generator (mapping.label_weight: label_size > 0): "
                 "class-conditional generators are not supported yet")
@@ -598,11 +600,25 @@ def build(found: Any, **options: Any) -> tuple[nn.Module, dict[str, Any]]:
     checkpoint's; None turns clamping off; a state dict does not store it: a warning says so), ``noise_mode``
     ("const" default, "random", "none").
     """
-    unknown = sorted(set(options) - set(BUILD_OPTIONS))
+    v1 = found["layout"] == "genforce" and _genforce_v1(found["state"])
+    allowed = ("space", "truncation", "noise_mode", "fused_scale") if v1 else BUILD_OPTIONS
+    unknown = sorted(set(options) - set(allowed))
     if unknown:
-        raise TypeError(f"unknown StyleGAN2 option(s) {', '.join(unknown)}: allowed are {', '.join(BUILD_OPTIONS)}")
+        raise TypeError(f"unknown {'StyleGAN (v1)' if v1 else 'StyleGAN2'} option(s) {', '.join(unknown)}: "
+                        f"allowed are {', '.join(allowed)}")
     if found["layout"] == "unsupported":
         raise ValueError(found["why"])
+    if v1:
+        from .genforce import build_stylegan
+
+        model, info = build_stylegan(found["state"], options.get("fused_scale", "auto"))
+        model.space = options.get("space", "w")
+        model.truncation = options.get("truncation", 1.0)
+        model.noise_mode = options.get("noise_mode", "const")
+        info.update(resolution=model.resolution, latent_dim=model.latent_dim, num_layers=model.num_layers,
+                    n_mlp=model.n_mlp, channels=model.channels, space=model.space, truncation=model.truncation,
+                    noise_mode=model.noise_mode)
+        return model.eval(), info
     conv_clamp = options.get("conv_clamp", "checkpoint")
     if conv_clamp not in ("checkpoint", None):
         conv_clamp = float(conv_clamp)
