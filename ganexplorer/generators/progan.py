@@ -353,4 +353,7 @@ def build(found: dict[str, Any], **options) -> tuple[ProGANGenerator, dict[str, 
             "channels": model.channels, "image_channels": model.image_channels}
     if layout == "genforce":
         info["fused_scale"] = model.fused_scale
+        info["assumed"] = ("genforce files do not store these settings; genforce's PGGANGenerator defaults are "
+                           "assumed: final_tanh=False, use_wscale=True, and label_size=0 unless the file's "
+                           "discriminator shows a conditional model")
     return model.eval(), info

@@ -451,10 +451,14 @@ def _official(found: dict, conv_clamp: Any) -> tuple[StyleGAN2Generator, dict]:
     s, where = found["state"], "the official G_ema"
     keys = list(s)
     if any(k.startswith(("synthesis.input.", "synthesis.L0_")) for k in keys):
-        raise ValueError("this is a StyleGAN3 generator (synthesis.input / L*_ layers): not supported yet")
+        raise ValueError("this is a StyleGAN3 generator (-T or -R: synthesis.input / L*_ layers): StyleGAN3 is not "
+                         "supported yet; build it with the official stylegan3 code yourself (only for a file you "
+                         "trust) and wrap it, gx.Generator(module, latent_dim=d)")
     config = _official_config(found.get("object"))
     if config.get("c_dim", 0) or "mapping.embed.weight" in s:
-        raise ValueError("this is a conditional (class-label) StyleGAN2 generator: not supported yet")
+        raise ValueError("this is a conditional (class-label, c_dim > 0) StyleGAN2 generator: class-conditional "
+                         "generators are not supported yet; wrap a module that fixes the class yourself, "
+                         "gx.Generator(module, latent_dim=d)")
     archs = config.get("architecture", set()) - {None}
     resolutions = sorted({int(m.group(1)) for k in keys if (m := re.match(r"synthesis\.b(\d+)\.", k))})
     if not resolutions or resolutions[0] != 4:
@@ -511,7 +515,7 @@ def _official(found: dict, conv_clamp: Any) -> tuple[StyleGAN2Generator, dict]:
 
 GENFORCE = "genforce / SeFa StyleGAN2 generator (mapping.dense*, synthesis.layer*)"
 GENFORCE_ASSUMED = ("genforce files do not store these settings; the defaults of genforce's StyleGAN2Generator are "
-                    "assumed: mapping_lr_mul=0.01, demodulate=True, final_tanh=False")
+                    "assumed: mapping_lr_mul=0.01, demodulate=True, final_tanh=False, use_wscale=True")
 
 
 def _genforce_v1(s: dict) -> bool:
