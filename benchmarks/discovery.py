@@ -100,7 +100,8 @@ class ReferenceStyleLoop:
         if self.opt_a is not None:
             self.opt_a.step()
         self.opt_r.step()
-        values = (loss.item(), logit_loss.item(), float(shift_loss), float(accuracy))  # four host syncs
+        values = (loss.detach().item(), logit_loss.detach().item(), float(shift_loss.detach()),
+                  float(accuracy))  # four host syncs
         self.sums = [a + b for a, b in zip(self.sums, values)]
         self.step_count += 1
         if self.step_count % 10 == 0:

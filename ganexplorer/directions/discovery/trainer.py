@@ -247,44 +247,46 @@ class DiscoveryTrainer:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=steps, desc=f"discover {self.settings['deformator']} (chance {1 / self.k:.3f})")
-        while self.step < target:
-            if cancel is not None and cancel.is_set():
-                complete = False
-                break
-            try:
-                self._train_step(sums)
-            except (RuntimeError, MemoryError) as exc:
-                if not is_out_of_memory(exc):
-                    raise
-                sums.zero_()
-                self.optimizer.zero_grad(set_to_none=True)
-                self._shrink_micro_batch(exc)
-                continue
-            self.step += 1
-            since_log += 1
-            if since_log == log_every or self.step == target:
-                metrics = dict(zip(("loss", "ce", "shift_error", "accuracy"), (sums / since_log).tolist()))
-                if not all(math.isfinite(v) for v in metrics.values()):
-                    self.train_seconds += time.perf_counter() - start
-                    bank = self._bank(last_good, complete=False)
-                    raise DiscoveryStopped(
-                        f"discovery stopped at step {self.step}: the loss became {metrics['loss']} (NaN/inf). "
-                        "Lower lr or shift_scale; the directions of the last good step are in this error's .bank",
-                        bank)
-                last_good = self.deformator.directions().detach().clone()
-                self.history.append({"step": self.step, **metrics})
-                sums.zero_()
-                if bar is not None:
-                    bar.update(since_log)
-                    bar.set_postfix(acc=f"{metrics['accuracy']:.3f}", shift=f"{metrics['shift_error']:.2f}")
-                since_log = 0
-                if callback is not None:
-                    callback(self.step, metrics)
-            if checkpoint is not None and self.step % checkpoint_every == 0:
-                self.save_checkpoint(checkpoint)
+        try:
+            while self.step < target:
+                if cancel is not None and cancel.is_set():
+                    complete = False
+                    break
+                try:
+                    self._train_step(sums)
+                except (RuntimeError, MemoryError) as exc:
+                    if not is_out_of_memory(exc):
+                        raise
+                    sums.zero_()
+                    self.optimizer.zero_grad(set_to_none=True)
+                    self._shrink_micro_batch(exc)
+                    continue
+                self.step += 1
+                since_log += 1
+                if since_log == log_every or self.step == target:
+                    metrics = dict(zip(("loss", "ce", "shift_error", "accuracy"), (sums / since_log).tolist()))
+                    if not all(math.isfinite(v) for v in metrics.values()):
+                        self.train_seconds += time.perf_counter() - start
+                        bank = self._bank(last_good, complete=False)
+                        raise DiscoveryStopped(
+                            f"discovery stopped at step {self.step}: the loss became {metrics['loss']} (NaN/inf). "
+                            "Lower lr or shift_scale; the directions of the last good step are in this error's .bank",
+                            bank)
+                    last_good = self.deformator.directions().detach().clone()
+                    self.history.append({"step": self.step, **metrics})
+                    sums.zero_()
+                    if bar is not None:
+                        bar.update(since_log)
+                        bar.set_postfix(acc=f"{metrics['accuracy']:.3f}", shift=f"{metrics['shift_error']:.2f}")
+                    since_log = 0
+                    if callback is not None:
+                        callback(self.step, metrics)
+                if checkpoint is not None and self.step % checkpoint_every == 0:
+                    self.save_checkpoint(checkpoint)
+        finally:
+            if bar is not None:
+                bar.close()
         self.train_seconds += time.perf_counter() - start
-        if bar is not None:
-            bar.close()
         if checkpoint is not None:
             self.save_checkpoint(checkpoint)
         self.reconstructor.eval()
