@@ -3,6 +3,7 @@ variants we refuse (each refusal names the variant). Tiny random weights under g
 and containers, checked against a slow forward written here from genforce's published semantics."""
 
 import math
+import warnings
 
 import pytest
 import torch
@@ -518,7 +519,9 @@ def test_genforce_stylegan_v1_renders_as_genforce(tmp_path, container):
     path = tmp_path / "stylegan_car512.pth"
     torch.save(models if container == "model_file" else
                {"models": models, "running_metadata": {"iter": 1, "seen_img": 32}, "optimizers": {}}, path)
-    module, info = load_family(path)
+    with pytest.warns(UserWarning, match="do not record fused_scale: genforce's default 'auto' is assumed.*"
+                                         "fused_scale=False"):
+        module, info = load_family(path)
     assert info["family"] == "stylegan2" and info["architecture"] == "StyleGAN v1" and "StyleGAN (v1)" in info["format"]
     assert info["num_layers"] == V1_L and info["channels"] == V1_CH and info["fused_layers"] == [V1_L - 2]
     gen = torch.Generator().manual_seed(3)
@@ -529,8 +532,10 @@ def test_genforce_stylegan_v1_renders_as_genforce(tmp_path, container):
         torch.testing.assert_close(module.map(z), genforce_sg1_mapping_reference(smooth, z), rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(module.w_avg, smooth["truncation.w_avg"])
         # fused_scale=False: nearest up-sampling everywhere, a visibly different image
-        plain, info = load_family(path, fused_scale=False)
-        assert info["fused_layers"] == []
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # said explicitly: no warning
+            plain, info = load_family(path, fused_scale=False)
+        assert info["fused_layers"] == [] and "fused_scale_note" not in info
         expected = genforce_sg1_reference(smooth, wp, fused_from=10 ** 6)
         torch.testing.assert_close(plain(wp), expected, rtol=1e-5, atol=1e-5)
         assert (expected - module(wp)).abs().max() > 1e-2
@@ -545,7 +550,7 @@ def test_genforce_stylegan_v1_sefa_and_refusals(tmp_path):
     s = genforce_sg1_state(seed=4)
     path = tmp_path / "stylegan_ffhq1024.pth"
     torch.save({"generator": s}, path)
-    module, _ = load_family(path)
+    module, _ = load_family(path, fused_scale="auto")
     G = Generator(module, device="cpu")
     for layers, idx in (("all", list(range(V1_L))), ("0-1", [0, 1]), ("4-7", [4, 5, 6, 7])):
         mats = [s[f"synthesis.layer{i}.style.weight"] for i in idx]  # factorize_weight: layer{i}.style.weight.T

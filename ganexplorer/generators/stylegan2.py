@@ -616,6 +616,12 @@ def build(found: Any, **options: Any) -> tuple[nn.Module, dict[str, Any]]:
         from .genforce import build_stylegan
 
         model, info = build_stylegan(found["state"], options.get("fused_scale", "auto"))
+        if "fused_scale" not in options and info["fused_layers"]:
+            info["fused_scale_note"] = (
+                "genforce StyleGAN files do not record fused_scale: genforce's default 'auto' is assumed (layers "
+                f"{info['fused_layers']}, those up-sampling to 128 px or more, are one transposed conv, as in the "
+                "official networks); load it with fused_scale=False if it was trained with fused_scale=False")
+            warnings.warn(info["fused_scale_note"], stacklevel=3)
         model.space = options.get("space", "w")
         model.truncation = options.get("truncation", 1.0)
         model.noise_mode = options.get("noise_mode", "const")
