@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import math
 import os
 import pickle
 import sys
@@ -471,7 +472,7 @@ def test_damaged_and_unsupported_files(pkl, tmp_path, weights, monkeypatch):
 
     sg3 = tmp_path / "sg3.pt"
     torch.save({"mapping.fc0.weight": torch.zeros(D, D), "synthesis.input.affine.weight": torch.zeros(4, D)}, sg3)
-    with pytest.raises(ValueError, match="StyleGAN3 generator \\(-T or -R.*not supported yet.*gx.Generator"):
+    with pytest.raises(ValueError, match="StyleGAN3 state dict.*only in the official .pkl"):
         load_family(sg3)
 
     with pytest.raises(TypeError, match="allowed are space, truncation, conv_clamp, noise_mode"):
@@ -545,3 +546,242 @@ def test_matches_a_plain_per_sample_forward_of_the_paper_maths():
     out = g(wg)  # the differentiable path
     out.sum().backward()
     assert (out.detach() - expected).abs().max() < 1e-4 * expected.abs().max() and wg.grad.abs().sum() > 0
+
+
+# ---- StyleGAN3 (-T, -R) from the official .pkl ----------------------------------------------------------------------
+
+SG3_RES, SG3_LAYERS, SG3_CRITICAL, SG3_MARGIN = 16, 4, 2, 2
+
+
+def sg3_config(radial: bool):
+    """Per-layer settings by the StyleGAN3 paper's recipe (geometric cutoffs and stopbands, sampling rates, sizes
+    with margin, padding for the symmetric interpretation), a tiny 16 x 16 network with 4 layers + to-RGB."""
+    from scipy import signal
+
+    last_cutoff = SG3_RES / 2
+    exps = np.minimum(np.arange(SG3_LAYERS + 1) / (SG3_LAYERS - SG3_CRITICAL), 1)
+    cutoffs = 2 * (last_cutoff / 2) ** exps
+    stopbands = 2 ** 2.1 * (last_cutoff * 2 ** 0.3 / 2 ** 2.1) ** exps
+    rates = np.exp2(np.ceil(np.log2(np.minimum(stopbands * 2, SG3_RES))))
+    halfw = np.maximum(stopbands, rates / 2) - cutoffs
+    sizes = rates + 2 * SG3_MARGIN
+    sizes[-2:] = SG3_RES
+    channels = [6, 6, 5, 4, 3]
+    kernel = 1 if radial else 3
+    layers = []
+    for i in range(SG3_LAYERS + 1):
+        p = max(i - 1, 0)
+        torgb, critical = i == SG3_LAYERS, i >= SG3_LAYERS - SG3_CRITICAL
+        tmp = max(rates[p], rates[i]) * (1 if torgb else 2)
+        up, down = int(round(tmp / rates[p])), int(round(tmp / rates[i]))
+        k = 1 if torgb else kernel
+        up_taps = 6 * up if up > 1 and not torgb else 1
+        down_taps = 6 * down if down > 1 and not torgb else 1
+        fu = torch.tensor(signal.firwin(up_taps, cutoffs[p], width=halfw[p] * 2, fs=tmp), dtype=torch.float32) \
+            if up_taps > 1 else None
+        fd = None
+        if down_taps > 1:
+            fd = torch.tensor(signal.firwin(down_taps, cutoffs[i], width=halfw[i] * 2, fs=tmp), dtype=torch.float32)
+            if radial and not critical:  # -R: a windowed jinc, radially symmetric and not separable
+                from scipy import special
+
+                x = (np.arange(down_taps) - (down_taps - 1) / 2) / tmp
+                rr = np.hypot(*np.meshgrid(x, x))
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    jinc = np.where(rr > 0, special.j1(2 * np.pi * cutoffs[i] * rr) / (np.pi * rr), cutoffs[i])
+                window = np.kaiser(down_taps, 4.0)
+                fd = jinc * np.outer(window, window)
+                fd = torch.tensor(fd / fd.sum(), dtype=torch.float32)
+                assert torch.linalg.matrix_rank(fd.double()) > 1  # not an outer product
+        pad_total = (sizes[i] - 1) * down + 1 - (sizes[p] + k - 1) * up + up_taps + down_taps - 2
+        lo = int((pad_total + up) // 2)
+        hi = int(pad_total - lo)
+        layers.append(dict(name=f"L{i}_{int(sizes[i])}_{channels[i]}", cin=channels[p], cout=channels[i], k=k,
+                           torgb=torgb, up=up, down=down, padding=[lo, hi, lo, hi], fu=fu, fd=fd))
+    return dict(input_size=int(sizes[0]), input_rate=float(rates[0]), bandwidth=float(cutoffs[0]),
+                channels=channels, layers=layers)
+
+
+def write_sg3_pkl(path, monkeypatch, radial=False, seed=0, conv_clamp=256, c_dim=0):
+    """A stylegan3 training snapshot (G, D, G_ema, ...) with tiny random weights, pickled as the official code."""
+    reconstruct, easydict = _install_fake_stylegan_modules(monkeypatch)
+    _Persistent.reconstruct = staticmethod(reconstruct)
+    cfg = sg3_config(radial)
+    g = torch.Generator().manual_seed(seed)
+
+    def r(*shape, scale=1.0):
+        return torch.randn(shape, generator=g) * scale
+
+    def fc(cin, cout, lr, bias_init=0.0, activation="linear"):
+        params = {"weight": r(cout, cin, scale=1 / lr), "bias": bias_init + r(cout, scale=0.1)}
+        return _module("FullyConnectedLayer", params,
+                       in_features=cin, out_features=cout, activation=activation,
+                       weight_gain=np.float64(lr / np.sqrt(cin)), bias_gain=lr)
+
+    mapping = _module("MappingNetwork", {}, {"w_avg": r(D)},
+                      {f"fc{i}": fc(D, D, 0.01, activation="lrelu") for i in range(2)}, z_dim=D, c_dim=0, w_dim=D,
+                      num_ws=SG3_LAYERS + 2, num_layers=2, w_avg_beta=0.998)
+    c0 = cfg["channels"][0]
+    freqs = r(c0, 2)
+    freqs = freqs / (freqs.norm(dim=1, keepdim=True) * freqs.norm(dim=1, keepdim=True).square().exp() ** 0.25)
+    inp = _module("SynthesisInput", {"weight": r(c0, c0)},
+                  {"transform": torch.eye(3) + r(3, 3, scale=0.05), "freqs": freqs * cfg["bandwidth"],
+                   "phases": torch.rand(c0, generator=g) - 0.5},
+                  {"affine": fc(D, 4, 1.0)}, w_dim=D, channels=c0,
+                  size=np.broadcast_to(np.asarray(cfg["input_size"]), [2]), sampling_rate=cfg["input_rate"],
+                  bandwidth=cfg["bandwidth"])
+    layers = OrderedDict()
+    for spec in cfg["layers"]:
+        buffers = {"magnitude_ema": torch.tensor(0.5) + torch.rand([], generator=g)}
+        if spec["fu"] is not None:
+            buffers["up_filter"] = spec["fu"]
+        if spec["fd"] is not None:
+            buffers["down_filter"] = spec["fd"]
+        layers[spec["name"]] = _module(
+            "SynthesisLayer", {"weight": r(spec["cout"], spec["cin"], spec["k"], spec["k"]),
+                               "bias": r(spec["cout"], scale=0.1)}, buffers,
+            {"affine": fc(D, spec["cin"], 1.0, bias_init=1.0)}, w_dim=D, is_torgb=spec["torgb"],
+            in_channels=spec["cin"], out_channels=spec["cout"], conv_kernel=spec["k"], conv_clamp=conv_clamp,
+            up_factor=spec["up"], down_factor=spec["down"], padding=spec["padding"])
+    synthesis = _module("SynthesisNetwork", {}, {}, {"input": inp, **layers}, w_dim=D, num_ws=SG3_LAYERS + 2,
+                        img_resolution=SG3_RES, img_channels=3, num_layers=SG3_LAYERS, num_critical=SG3_CRITICAL,
+                        margin_size=SG3_MARGIN, output_scale=0.25, layer_names=list(layers))
+    G = _module("Generator", {}, {}, {"synthesis": synthesis, "mapping": mapping}, z_dim=D, c_dim=c_dim, w_dim=D,
+                img_resolution=SG3_RES, img_channels=3, num_ws=SG3_LAYERS + 2)
+    data = dict(G=G, D=_module("Discriminator", {"w": torch.randn(4, 3)}, {}, {}, c_dim=0), G_ema=G,
+                augment_pipe=None, training_set_kwargs=easydict(resolution=SG3_RES, use_labels=False))
+    with open(path, "wb") as f:
+        pickle.dump(data, f)
+    return cfg
+
+
+def _slow_filter(x, f, up, down, padding, gain):
+    """upfirdn by definition: zero insertion, pad / crop, a true convolution written as a sum over the taps
+    (1-D filters along both axes), every ``down``-th sample."""
+    n, c, h, w = x.shape
+    if up > 1:
+        z = torch.zeros(n, c, h * up, w * up, dtype=x.dtype)
+        z[:, :, ::up, ::up] = x
+        x = z
+    x0, x1, y0, y1 = padding
+    x = F.pad(x, [max(x0, 0), max(x1, 0), max(y0, 0), max(y1, 0)])
+    x = x[:, :, max(-y0, 0):x.shape[2] - max(-y1, 0), max(-x0, 0):x.shape[3] - max(-x1, 0)]
+    if f is not None:
+        f = f.double()
+        k2 = torch.outer(f, f) if f.ndim == 1 else f
+        k2 = k2 * gain
+        kh, kw = k2.shape
+        oh, ow = x.shape[2] - kh + 1, x.shape[3] - kw + 1
+        out = torch.zeros(n, c, oh, ow, dtype=x.dtype)
+        for a in range(kh):  # convolution: output[i] = sum_a x[i + a] * k[kh - 1 - a]
+            for b in range(kw):
+                out += x[:, :, a:a + oh, b:b + ow] * k2[kh - 1 - a, kw - 1 - b]
+        x = out
+    else:
+        x = x * gain
+    return x[:, :, ::down, ::down]
+
+
+def sg3_reference(path, ws):
+    """StyleGAN3's synthesis from its published equations, in float64, reading the pickle's tensors."""
+    from ganexplorer.generators.pickles import load_pickle
+
+    g = load_pickle(path)["G_ema"]
+    s = {k: v.double() for k, v in g.tensors().items()}
+    syn = g.children["synthesis"]
+    ws = ws.double()
+    n = len(ws)
+
+    def affine(prefix, w):
+        wt = s[prefix + "weight"]
+        return w @ (wt / math.sqrt(wt.shape[1])).T + s[prefix + "bias"]
+
+    # Fourier features: pixel centres at (j + 1/2 - size/2) / sampling_rate
+    inp = syn.children["input"].state
+    size, rate, bw = int(inp["size"][0]), float(inp["sampling_rate"]), float(inp["bandwidth"])
+    t = affine("synthesis.input.affine.", ws[:, 0])
+    t = t / t[:, :2].norm(dim=1, keepdim=True)
+    coords = (torch.arange(size, dtype=torch.float64) + 0.5 - size / 2) / rate
+    feats = []
+    for i in range(n):
+        rot = torch.tensor([[t[i, 0], -t[i, 1], 0], [t[i, 1], t[i, 0], 0], [0, 0, 1]], dtype=torch.float64)
+        tra = torch.tensor([[1, 0, -t[i, 2]], [0, 1, -t[i, 3]], [0, 0, 1]], dtype=torch.float64)
+        m = rot @ tra @ s["synthesis.input.transform"]
+        fr = s["synthesis.input.freqs"] @ m[:2, :2]
+        ph = s["synthesis.input.phases"] + s["synthesis.input.freqs"] @ m[:2, 2]
+        amp = (1 - (fr.norm(dim=1) - bw) / (rate / 2 - bw)).clamp(0, 1)
+        arg = fr[:, 0, None, None] * coords[None, None, :] + fr[:, 1, None, None] * coords[None, :, None]
+        feats.append(torch.sin(2 * math.pi * (arg + ph[:, None, None])) * amp[:, None, None])
+    x = torch.stack(feats)
+    wt = s["synthesis.input.weight"]
+    x = torch.einsum("nchw,oc->nohw", x, wt / math.sqrt(wt.shape[0]))
+    for idx, name in enumerate(syn.state["layer_names"], start=1):
+        st = syn.children[name].state
+        p = f"synthesis.{name}."
+        weight, torgb = s[p + "weight"], bool(st["is_torgb"])
+        k = weight.shape[-1]
+        styles = affine(p + "affine.", ws[:, idx])
+        if torgb:
+            styles = styles / math.sqrt(weight.shape[1] * k * k)
+        else:
+            weight = weight / weight.square().mean([1, 2, 3], keepdim=True).sqrt()
+            styles = styles / styles.square().mean().sqrt()  # over the whole batch, as upstream
+        out = []
+        for i in range(n):
+            wi = weight * styles[i].view(1, -1, 1, 1)
+            if not torgb:
+                wi = wi / (wi.square().sum([1, 2, 3], keepdim=True) + 1e-8).sqrt()
+            wi = wi / s[p + "magnitude_ema"].sqrt()
+            out.append(F.conv2d(x[i:i + 1], wi, padding=k - 1))
+        x = torch.cat(out) + s[p + "bias"].view(1, -1, 1, 1)
+        up, down = int(st["up_factor"]), int(st["down_factor"])
+        x = _slow_filter(x, s.get(p + "up_filter"), up, 1, [int(v) for v in st["padding"]], up ** 2)
+        if not torgb:
+            x = F.leaky_relu(x, 0.2) * math.sqrt(2)
+        if st["conv_clamp"] is not None:
+            x = x.clamp(-float(st["conv_clamp"]), float(st["conv_clamp"]))
+        x = _slow_filter(x, s.get(p + "down_filter"), 1, down, [0, 0, 0, 0], 1)
+    return (x * float(syn.state["output_scale"])).float()
+
+
+@pytest.mark.parametrize("radial", [False, True], ids=["T", "R"])
+def test_stylegan3_pkl_renders_as_the_paper(tmp_path, monkeypatch, radial):
+    path = tmp_path / f"stylegan3-{'r' if radial else 't'}-snapshot.pkl"
+    write_sg3_pkl(path, monkeypatch, radial=radial)
+    for name in ("torch_utils", "torch_utils.persistence", "dnnlib", "dnnlib.util"):
+        monkeypatch.delitem(sys.modules, name)
+    module, info = load_family(path)
+    assert info["family"] == "stylegan2" and info["architecture"] == ("StyleGAN3-R" if radial else "StyleGAN3-T")
+    assert info["num_layers"] == SG3_LAYERS + 2 and info["resolution"] == SG3_RES and info["conv_clamp"] == 256
+    ws = torch.randn(3, SG3_LAYERS + 2, D, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        images = module(ws)
+        assert images.shape == (3, 3, SG3_RES, SG3_RES) and 0.01 < images.std() and images.abs().max() < 64
+        torch.testing.assert_close(images, sg3_reference(path, ws), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(module(ws[:1]), images[:1], rtol=1e-5, atol=1e-5)
+    G = Generator(module, device="cpu")
+    assert G.num_layers == SG3_LAYERS + 2
+    bank = sefa(G, layers="1-3", k=3)
+    assert bank.layers == ["1-3"] * 3
+    torch.testing.assert_close(module.sefa_weight("1-3"), torch.cat([layer.affine.weight for layer in
+                                                                     module.layers[:3]]))
+    gz, _ = load_family(path, space="z", truncation=0.7)
+    z = torch.randn(2, D)
+    with torch.no_grad():
+        torch.testing.assert_close(gz(z), module(module.truncate(module.map(z), 0.7)))
+    with pytest.raises(TypeError, match="StyleGAN3 option.*noise_mode"):
+        load_family(path, noise_mode="random")
+
+
+def test_stylegan3_state_dict_and_conditional_are_refused(tmp_path, monkeypatch):
+    path = tmp_path / "sg3.pkl"
+    write_sg3_pkl(path, monkeypatch)
+    from ganexplorer.generators.pickles import load_pickle
+
+    sd = tmp_path / "sg3.pt"
+    torch.save(load_pickle(path)["G_ema"].tensors(), sd)
+    with pytest.raises(ValueError, match="StyleGAN3 state dict.*only in the official .pkl"):
+        load_family(sd)
+    write_sg3_pkl(path, monkeypatch, c_dim=10)
+    with pytest.raises(ValueError, match="conditional \\(class-label, c_dim > 0\\) StyleGAN3"):
+        load_family(path)

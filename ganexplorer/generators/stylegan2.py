@@ -18,6 +18,7 @@ import re
 import warnings
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -450,10 +451,6 @@ def _official_config(obj: Any) -> dict[str, Any]:
 def _official(found: dict, conv_clamp: Any) -> tuple[StyleGAN2Generator, dict]:
     s, where = found["state"], "the official G_ema"
     keys = list(s)
-    if any(k.startswith(("synthesis.input.", "synthesis.L0_")) for k in keys):
-        raise ValueError("this is a StyleGAN3 generator (-T or -R: synthesis.input / L*_ layers): StyleGAN3 is not "
-                         "supported yet; build it with the official stylegan3 code yourself (only for a file you "
-                         "trust) and wrap it, gx.Generator(module, latent_dim=d)")
     config = _official_config(found.get("object"))
     if config.get("c_dim", 0) or "mapping.embed.weight" in s:
         raise ValueError("this is a conditional (class-label, c_dim > 0) StyleGAN2 generator: class-conditional "
@@ -605,13 +602,24 @@ def build(found: Any, **options: Any) -> tuple[nn.Module, dict[str, Any]]:
     ("const" default, "random", "none").
     """
     v1 = found["layout"] == "genforce" and _genforce_v1(found["state"])
-    allowed = ("space", "truncation", "noise_mode", "fused_scale") if v1 else BUILD_OPTIONS
+    v3 = found["layout"] == "official" and any(
+        isinstance(k, str) and k.startswith(("synthesis.input.", "synthesis.L0_")) for k in found["state"])
+    allowed = ("space", "truncation", "noise_mode", "fused_scale") if v1 else \
+        ("space", "truncation", "conv_clamp") if v3 else BUILD_OPTIONS
     unknown = sorted(set(options) - set(allowed))
     if unknown:
-        raise TypeError(f"unknown {'StyleGAN (v1)' if v1 else 'StyleGAN2'} option(s) {', '.join(unknown)}: "
-                        f"allowed are {', '.join(allowed)}")
+        what = "StyleGAN (v1)" if v1 else "StyleGAN3" if v3 else "StyleGAN2"
+        raise TypeError(f"unknown {what} option(s) {', '.join(unknown)}: allowed are {', '.join(allowed)}")
     if found["layout"] == "unsupported":
         raise ValueError(found["why"])
+    if v3:
+        conv_clamp = options.get("conv_clamp", "checkpoint")
+        model, info = _stylegan3(found, conv_clamp if conv_clamp in ("checkpoint", None) else float(conv_clamp))
+        model.space = options.get("space", "w")
+        model.truncation = options.get("truncation", 1.0)
+        info.update(resolution=model.resolution, latent_dim=model.latent_dim, num_layers=model.num_layers,
+                    n_mlp=model.n_mlp, space=model.space, truncation=model.truncation)
+        return model.eval(), info
     if v1:
         from .genforce import build_stylegan
 
@@ -645,3 +653,225 @@ def build(found: Any, **options: Any) -> tuple[nn.Module, dict[str, Any]]:
                 n_mlp=model.n_mlp, channels=model.channels, space=model.space, truncation=model.truncation,
                 conv_clamp=model.conv_clamp, noise_mode=model.noise_mode)
     return model.eval(), info
+
+
+# ---- StyleGAN3 (alias-free, -T and -R) ------------------------------------------------------------------------------
+
+def upfirdn2d(x: torch.Tensor, f: torch.Tensor | None, up: int = 1, down: int = 1,
+              padding: tuple[int, int, int, int] = (0, 0, 0, 0), gain: float = 1.0) -> torch.Tensor:
+    """Upsample by zero insertion, pad (negative: crop) by (x0, x1, y0, y1), convolve with ``f`` (1-D: separable
+    along both axes, 2-D: full; scaled so the total gain is ``gain``), keep every ``down``-th sample."""
+    n, c, h, w = x.shape
+    if up > 1:
+        x = F.pad(x.reshape(n, c, h, 1, w, 1), [0, up - 1, 0, 0, 0, up - 1]).reshape(n, c, h * up, w * up)
+    x0, x1, y0, y1 = padding
+    x = F.pad(x, [max(x0, 0), max(x1, 0), max(y0, 0), max(y1, 0)])
+    x = x[:, :, max(-y0, 0):x.shape[2] - max(-y1, 0), max(-x0, 0):x.shape[3] - max(-x1, 0)]
+    if f is not None:
+        f = (f * gain ** (f.ndim / 2)).to(x.dtype).flip(list(range(f.ndim)))
+        if f.ndim == 2:
+            x = F.conv2d(x, f[None, None].expand(c, 1, -1, -1), groups=c)
+        else:
+            x = F.conv2d(x, f.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+            x = F.conv2d(x, f.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+    elif gain != 1:
+        x = x * gain
+    return x[:, :, ::down, ::down] if down > 1 else x
+
+
+class SG3Input(nn.Module):
+    """Fourier features of fixed frequencies and phases, rotated and translated by an affine map of w[0]."""
+
+    def __init__(self, w_dim: int, channels: int, size: tuple[int, int], sampling_rate: float, bandwidth: float):
+        super().__init__()
+        self.size, self.sampling_rate, self.bandwidth = (int(size[0]), int(size[1])), float(sampling_rate), \
+            float(bandwidth)
+        self.weight = nn.Parameter(torch.randn(channels, channels))
+        self.affine = EqualLinear(w_dim, 4)
+        self.register_buffer("transform", torch.eye(3))
+        self.register_buffer("freqs", torch.randn(channels, 2))
+        self.register_buffer("phases", torch.rand(channels) - 0.5)
+
+    def forward(self, w: torch.Tensor) -> torch.Tensor:
+        t = self.affine(w)
+        t = t / t[:, :2].norm(dim=1, keepdim=True)
+        n = len(w)
+        m_r = torch.eye(3, device=w.device, dtype=w.dtype).repeat(n, 1, 1)
+        m_r[:, 0, 0], m_r[:, 0, 1], m_r[:, 1, 0], m_r[:, 1, 1] = t[:, 0], -t[:, 1], t[:, 1], t[:, 0]
+        m_t = torch.eye(3, device=w.device, dtype=w.dtype).repeat(n, 1, 1)
+        m_t[:, 0, 2], m_t[:, 1, 2] = -t[:, 2], -t[:, 3]
+        transforms = m_r @ m_t @ self.transform.to(w.dtype)[None]
+        phases = self.phases[None] + (self.freqs[None] @ transforms[:, :2, 2:]).squeeze(2)
+        freqs = self.freqs[None] @ transforms[:, :2, :2]
+        amplitudes = (1 - (freqs.norm(dim=2) - self.bandwidth)
+                      / (self.sampling_rate / 2 - self.bandwidth)).clamp(0, 1)
+        theta = torch.eye(2, 3, device=w.device, dtype=w.dtype)
+        theta[0, 0] = 0.5 * self.size[0] / self.sampling_rate
+        theta[1, 1] = 0.5 * self.size[1] / self.sampling_rate
+        grids = F.affine_grid(theta[None], [1, 1, self.size[1], self.size[0]], align_corners=False)
+        x = (grids.unsqueeze(3) @ freqs.permute(0, 2, 1).unsqueeze(1).unsqueeze(2)).squeeze(3)
+        x = torch.sin((x + phases[:, None, None]) * (2 * math.pi)) * amplitudes[:, None, None]
+        x = x @ (self.weight / math.sqrt(self.weight.shape[0])).T
+        return x.permute(0, 3, 1, 2)
+
+
+class SG3Layer(nn.Module):
+    """Modulated conv (input gain 1/sqrt(magnitude_ema)), then filtered leaky ReLU: bias, up by ``up`` with
+    ``up_filter``, leaky ReLU * sqrt(2) (linear for to-RGB), clamp, low-pass ``down_filter`` and keep every
+    ``down``-th sample."""
+
+    def __init__(self, w_dim: int, in_channels: int, out_channels: int, kernel: int, is_torgb: bool, up: int,
+                 down: int, padding: list[int], up_filter: torch.Tensor | None, down_filter: torch.Tensor | None,
+                 conv_clamp: float | None):
+        super().__init__()
+        self.is_torgb, self.up, self.down, self.padding = is_torgb, int(up), int(down), [int(p) for p in padding]
+        self.kernel, self.conv_clamp = int(kernel), conv_clamp
+        self.affine = EqualLinear(w_dim, in_channels, bias_init=1.0)
+        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel, kernel))
+        self.bias = nn.Parameter(torch.zeros(out_channels))
+        self.register_buffer("magnitude_ema", torch.ones([]))
+        self.up_filter = nn.Buffer(up_filter) if up_filter is not None else None
+        self.down_filter = nn.Buffer(down_filter) if down_filter is not None else None
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        styles = self.affine(w)
+        weight = self.weight
+        if self.is_torgb:
+            styles = styles / math.sqrt(weight.shape[1] * self.kernel ** 2)
+        else:
+            weight = weight * weight.square().mean([1, 2, 3], keepdim=True).rsqrt()
+            styles = styles * styles.square().mean(1, keepdim=True).rsqrt()
+        wn = weight[None] * styles[:, None, :, None, None]
+        if not self.is_torgb:
+            wn = wn * (wn.square().sum([2, 3, 4], keepdim=True) + 1e-8).rsqrt()
+        wn = wn * self.magnitude_ema.rsqrt()
+        n, c = x.shape[:2]
+        x = F.conv2d(x.reshape(1, n * c, *x.shape[2:]), wn.reshape(-1, c, self.kernel, self.kernel),
+                     padding=self.kernel - 1, groups=n)
+        x = x.reshape(n, -1, *x.shape[2:]) + self.bias.view(1, -1, 1, 1)
+        x = upfirdn2d(x, self.up_filter, up=self.up, padding=tuple(self.padding), gain=self.up ** 2)
+        if not self.is_torgb:
+            x = F.leaky_relu(x, 0.2) * SQRT2
+        if self.conv_clamp is not None:
+            x = x.clamp(-self.conv_clamp, self.conv_clamp)
+        return upfirdn2d(x, self.down_filter, down=self.down)
+
+
+class StyleGAN3Generator(nn.Module):
+    """StyleGAN3 (-T or -R, whichever filters and kernels the file holds), taking z or w latents, one per layer
+    (W+: ``num_layers`` = the input's w, then one per synthesis layer including to-RGB) or one for all. Built from
+    an official ``.pkl`` only (its layers' sampling settings are not in the state dict)."""
+
+    def __init__(self, latent_dim: int, n_mlp: int, lr_mlp: float, synthesis_input: SG3Input,
+                 layers: list[SG3Layer], output_scale: float, resolution: int, img_channels: int):
+        super().__init__()
+        self.latent_dim, self.n_mlp, self.resolution, self.img_channels = latent_dim, n_mlp, resolution, img_channels
+        self.mapping = nn.ModuleList(EqualLinear(latent_dim, latent_dim, lr_mul=lr_mlp, activate=True)
+                                     for _ in range(n_mlp))
+        self.input, self.layers, self.output_scale = synthesis_input, nn.ModuleList(layers), float(output_scale)
+        self.num_layers = 1 + len(layers)
+        self.register_buffer("w_avg", torch.zeros(latent_dim))
+        self.space, self.truncation = "w", 1.0
+
+    space = StyleGAN2Generator.space
+    truncation = StyleGAN2Generator.truncation
+    pca_layer = StyleGAN2Generator.pca_layer
+    map = StyleGAN2Generator.map
+    truncate = StyleGAN2Generator.truncate
+    latents_from_noise = StyleGAN2Generator.latents_from_noise
+    estimate_w_avg = StyleGAN2Generator.estimate_w_avg
+
+    def forward(self, latents: torch.Tensor) -> torch.Tensor:
+        if not (latents.ndim in (2, 3) and latents.shape[-1] == self.latent_dim
+                and (latents.ndim == 2 or latents.shape[1] == self.num_layers)):
+            raise ValueError(f"latents must be (N, {self.latent_dim}) or (N, {self.num_layers}, {self.latent_dim}), "
+                             f"got {tuple(latents.shape)}")
+        if self.space == "z":
+            latents = self.truncate(self.map(latents))
+        ws = latents if latents.ndim == 3 else latents[:, None].expand(-1, self.num_layers, -1)
+        x = self.input(ws[:, 0])
+        for i, layer in enumerate(self.layers, start=1):
+            x = layer(x, ws[:, i])
+        return x * self.output_scale
+
+    def sefa_weight(self, layers: str = "all") -> torch.Tensor:
+        """Affine weights of the chosen w indices: index 0 the input's (rotation, translation), index i the
+        modulation of synthesis layer i - 1 (the last: to-RGB)."""
+        if self.space == "z":
+            raise ValueError("SeFa directions for StyleGAN live in W: load the generator with space='w'")
+        mods = [self.input.affine, *(layer.affine for layer in self.layers)]
+        return torch.cat([mods[i].weight.detach() for i in parse_layers(layers, self.num_layers)])
+
+
+def _state_value(obj: Any, name: str) -> Any:
+    value = obj.state.get(name) if obj is not None else None
+    if value is None:
+        raise ValueError(f"the StyleGAN3 .pkl's {obj.class_name if obj is not None else 'module'} lacks {name!r}")
+    return value
+
+
+def _stylegan3(found: dict, conv_clamp: Any) -> tuple[StyleGAN3Generator, dict]:
+    """StyleGAN3 from the official .pkl's records: tensors, and the layers' settings (sizes, up/down factors,
+    padding, filters) that only the pickle holds."""
+    g, s = found.get("object"), found["state"]
+    if g is None:
+        raise ValueError("this is a StyleGAN3 state dict (synthesis.input / L*_ layers): its layers' sampling "
+                         "settings (up/down factors, padding, output scale) are only in the official .pkl; load "
+                         "the .pkl (read as data, no code runs)")
+    if g.class_name != "Generator":
+        raise ValueError(f"G_ema is a {g.class_name!r}, not the StyleGAN3 Generator")
+    if g.state.get("c_dim", 0) or "mapping.embed.weight" in s:
+        raise ValueError("this is a conditional (class-label, c_dim > 0) StyleGAN3 generator: class-conditional "
+                         "generators are not supported yet; wrap a module that fixes the class yourself, "
+                         "gx.Generator(module, latent_dim=d)")
+    mapping, synthesis = g.children.get("mapping"), g.children.get("synthesis")
+    n_mlp = _count(s, "mapping.fc{}.weight")
+    d = int(s["mapping.fc0.weight"].shape[1])
+    if any(tuple(s[f"mapping.fc{i}.weight"].shape) != (d, d) for i in range(n_mlp)):
+        raise ValueError("z_dim, w_dim and the mapping's width differ: not supported yet")
+    fc0 = mapping.children.get("fc0") if mapping is not None else None
+    lr_mlp = float(fc0.state.get("bias_gain", 0.01)) if fc0 is not None else 0.01
+    inp = synthesis.children.get("input") if synthesis is not None else None
+    size = [int(v) for v in np.asarray(_state_value(inp, "size")).reshape(-1)]
+    synthesis_input = SG3Input(d, int(s["synthesis.input.weight"].shape[0]), (size[0], size[-1]),
+                               float(_state_value(inp, "sampling_rate")), float(_state_value(inp, "bandwidth")))
+    names = [str(n) for n in _state_value(synthesis, "layer_names")]
+    layers = []
+    for name in names:
+        rec = synthesis.children.get(name)
+        if rec is None:
+            raise ValueError(f"the StyleGAN3 .pkl names layer {name!r} but does not hold it")
+        weight = s[f"synthesis.{name}.weight"]
+        clamp = rec.state.get("conv_clamp") if conv_clamp == "checkpoint" else conv_clamp
+        filters = {k: s.get(f"synthesis.{name}.{k}") for k in ("up_filter", "down_filter")}
+        layers.append(SG3Layer(d, int(weight.shape[1]), int(weight.shape[0]), int(weight.shape[-1]),
+                               bool(_state_value(rec, "is_torgb")), int(_state_value(rec, "up_factor")),
+                               int(_state_value(rec, "down_factor")),
+                               [int(p) for p in np.asarray(_state_value(rec, "padding")).reshape(-1)],
+                               filters["up_filter"], filters["down_filter"],
+                               None if clamp is None else float(clamp)))
+    model = StyleGAN3Generator(d, n_mlp, lr_mlp, synthesis_input, layers,
+                               float(synthesis.state.get("output_scale", 1.0)),
+                               int(g.state.get("img_resolution", size[0])), int(layers[-1].weight.shape[0]))
+    fill = _Filler(model, s, "the StyleGAN3 G_ema")
+    for i in range(n_mlp):
+        fill.take(f"mapping.{i}.weight", f"mapping.fc{i}.weight")
+        fill.take(f"mapping.{i}.bias", f"mapping.fc{i}.bias")
+    for name in ("weight", "affine.weight", "affine.bias", "transform", "freqs", "phases"):
+        fill.take(f"input.{name}", f"synthesis.input.{name}")
+    for i, name in enumerate(names):
+        for key in ("weight", "bias", "affine.weight", "affine.bias", "magnitude_ema"):
+            fill.take(f"layers.{i}.{key}", f"synthesis.{name}.{key}")
+        for key in ("up_filter", "down_filter"):
+            if f"synthesis.{name}.{key}" in s:
+                fill.take(f"layers.{i}.{key}", f"synthesis.{name}.{key}")
+    if "mapping.w_avg" in s:
+        fill.take("w_avg", "mapping.w_avg")
+        w_avg = "the checkpoint's mapping.w_avg"
+    else:
+        model.estimate_w_avg()
+        w_avg = f"mean of the mapping over {W_AVG_SAMPLES} z (seed 0)"
+    fill.finish()
+    kind = "-R (1x1 convs, radial filters)" if any(layer.kernel == 1 for layer in layers[:-1]) else "-T"
+    return model, {"format": f"stylegan3 .pkl ({kind})", "w_avg": w_avg,
+                   "conv_clamp": layers[0].conv_clamp, "architecture": f"StyleGAN3{kind.split(' ')[0]}"}
