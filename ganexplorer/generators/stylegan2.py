@@ -7,6 +7,15 @@ CUDA ops; the maths (Karras et al. 2020) is small. Modulated convolutions run in
 input by the style, one shared convolution for the whole batch, scale the output by the demodulation
 coefficients), which equals the per-sample weights of the paper and renders a batch at once on CPU or GPU.
 
+Also read here: genforce / SeFa StyleGAN2 files (``mapping.dense*``, ``synthesis.layer*``: up-sampling kernels
+flipped to our convention, style biases + 1), genforce StyleGAN v1 (``genforce.py``), and StyleGAN3 -T / -R from the
+official ``.pkl`` (``StyleGAN3Generator`` below). Variants we do not implement are refused by name (SWAGAN,
+conditional, resnet/origin, StyleGAN3 state dicts, ...).
+
+Conventions, as options: ``noise_mode`` ("const": the stored noise, default; "random"; "none"), ``truncation`` psi
+applied when sampling and to z, never to a w you pass (``truncate(w, psi)`` does it), ``conv_clamp`` (a warning
+when a state dict cannot say it), and a mean w estimated from 4096 z of seed 0 when the file has none.
+
 W indexing (as both references): conv ``c`` reads ``w[c]``; the toRGB of block ``b`` reads ``w[2b + 1]``, the same
 latent as the next block's first conv; the last toRGB reads the last latent. ``num_layers = 2 log2(R) - 2``.
 """
