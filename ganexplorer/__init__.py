@@ -13,6 +13,7 @@ from .directions import (
 )
 from .directions.describe import describe
 from .generators import ZOO, Generator, load_generator
+from .projection import load_latents, project
 
 __version__ = "0.1.0"
 
@@ -25,4 +26,5 @@ def __getattr__(name: str):
         return Explorer
     raise AttributeError(f"module 'ganexplorer' has no attribute {name!r}")
 __all__ = ["DirectionBank", "DiscoveryTrainer", "Explorer", "Generator", "ZOO", "coordinate_directions", "describe",
-           "discover", "load_generator", "pca", "random_directions", "rca", "rca_comparison", "sefa", "__version__"]
+           "discover", "load_generator", "load_latents", "pca", "project", "random_directions", "rca", "rca_comparison",
+           "sefa", "__version__"]

@@ -116,10 +116,30 @@ def cmd_grid(args) -> None:
     bank = _bank(args, g)
     directions = parse_indices(args.directions, len(bank)) if args.directions else None
     shifts = parse_shifts(args.shifts) if args.shifts else None
-    image = traversal_grid(g, bank, directions, shifts, samples=args.samples, seed=args.seed)
+    z = None
+    if args.latent:  # a real image's latent from `ganexplorer project`
+        from .projection import load_latents
+
+        z, _ = load_latents(args.latent)
+    image = traversal_grid(g, bank, directions, shifts, samples=args.samples, seed=args.seed, z=z)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     image.save(args.out)
     print(f"wrote {args.out} ({image.width}x{image.height})")
+
+
+def cmd_project(args) -> None:
+    from .projection import fit_summary, project
+
+    g = _generator(args)
+    result = project(g, args.image, steps=args.steps, restarts=args.restarts, space=args.space)
+    print(fit_summary(result))
+    print(format_table(["image", "pixel error (0..255)"], [[Path(p).name, e] for p, e in zip(args.image,
+                                                                                              result.error)],
+                       digits=1))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    print(f"saved {result.save(out)} (render a traversal grid of it: ganexplorer grid --model {args.model} "
+          f"--latent {out})")
 
 
 def cmd_train_gan(args) -> None:
@@ -256,6 +276,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", type=int, default=3, help="rows of samples per direction (default: 3)")
     p.add_argument("--seed", type=int, default=0, help="seed of the samples' latents")
     p.add_argument("--out", default="traversal.png", help="the PNG to write (default: traversal.png)")
+    p.add_argument("--latent", help="traverse these latents (from `ganexplorer project`) instead of random samples")
+
+    p = command("project", cmd_project, "project real images into the latent space (for grid --latent)")
+    p.add_argument("--image", nargs="+", required=True, help="image files (any size; resized and converted)")
+    p.add_argument("--steps", type=int, default=300)
+    p.add_argument("--restarts", type=int, default=4)
+    p.add_argument("--space", default=None, help="z (default), or w / w+ for style generators")
+    p.add_argument("--out", default="image.latent", help="where the latents go (default: image.latent)")
 
     p = command("train-gan", cmd_train_gan, "train a zoo generator on offline data", model=False)
     p.add_argument("--dataset", choices=["mnist", "shapes", "scenes"], required=True)

@@ -182,3 +182,26 @@ def test_judge_scores_print_as_rows():
     assert rows == [["factors", "r2 x", 0.9976246953010559], ["factors", "r2 y", 0.99]]
     text = format_table(["judge", "held-out measure", "value"], score_rows("digits", {"heldout_accuracy": 0.994}))
     assert text.splitlines()[-1].split() == ["digits", "accuracy", "0.994"]
+
+
+def test_project_then_grid_traverses_the_real_image(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    import ganexplorer as gx
+    from ganexplorer.cli import main
+
+    g = gx.load_generator("mnist", device="cpu")
+    digit = g.render_uint8(g.sample_latents(1, seed=5))[0, :, :, 0]
+    Image.fromarray(digit).resize((96, 96)).save(tmp_path / "digit.png")
+    assert main(["project", "--model", "mnist", "--image", str(tmp_path / "digit.png"), "--steps", "60",
+                 "--out", str(tmp_path / "d.latent"), "--device", "cpu"]) == 0
+    latent, space = gx.load_latents(tmp_path / "d.latent")
+    assert latent.shape == (1, 64) and space == "z"
+    assert main(["grid", "--model", "mnist", "--latent", str(tmp_path / "d.latent"), "--directions", "0",
+                 "--shifts=-3:3:7", "--out", str(tmp_path / "g.png"), "--device", "cpu"]) == 0
+    grid = np.asarray(Image.open(tmp_path / "g.png").convert("L"))
+    centre = grid[20:20 + 64, 150 + 3 * 66:150 + 3 * 66 + 64]  # direction 0, the real image, shift 0 (x2 zoom)
+    expected = np.kron(g.render_uint8(latent)[0, :, :, 0], np.ones((2, 2), np.uint8))
+    np.testing.assert_array_equal(centre, expected)
+    assert np.abs(expected.astype(int) - np.kron(digit, np.ones((2, 2), np.uint8))).mean() < 12  # it is the digit

@@ -740,7 +740,7 @@ class Explorer(anywidget.AnyWidget):
         """GANSpace-style PCA directions as a proposal."""
         k = self._k(k, min(10, self.generator.latent_dim))
         with self._lock:
-            bank = pca(self.generator, k=k, n_samples=n_samples)
+            bank = pca(self.generator, k=k, n_samples=n_samples, progress=False)  # the status line says it
         p = self._propose("PCA", bank, summary=f"{len(bank)} directions, score = explained variance")
         self._say(f"PCA: {len(bank)} directions proposed — apply them or keep what you have", "ok")
         if apply:
