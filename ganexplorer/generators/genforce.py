@@ -29,18 +29,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..layers import parse_layers
+from .stylegan2 import StyleGAN2Generator
 
 SQRT2 = math.sqrt(2.0)
-SPACES = ("z", "w", "w+")
 NOISE_MODES = ("const", "random", "none")
 AUTO_FUSED_MIN_RES = 128
 FORMAT = "genforce / SeFa StyleGAN (v1) generator (mapping.dense*, synthesis.layer*, AdaIN styles)"
 ASSUMED = ("genforce files do not store these settings; the defaults of genforce's StyleGANGenerator are assumed: "
            "mapping_lr_mul=0.01, final_tanh=False, use_wscale=True")
-
-
-def _pixel_norm(x: torch.Tensor, dim: int = 1) -> torch.Tensor:
-    return x * torch.rsqrt(x.square().mean(dim=dim, keepdim=True) + 1e-8)
 
 
 def _blur_kernel() -> torch.Tensor:
@@ -157,28 +153,6 @@ class StyleGANGenerator(nn.Module):
         self.space, self.truncation, self.noise_mode = space, truncation, noise_mode
 
     @property
-    def space(self) -> str:
-        return self._space
-
-    @space.setter
-    def space(self, value: str) -> None:
-        value = str(value).lower()
-        if value not in SPACES:
-            raise ValueError(f"space must be one of {', '.join(SPACES)}, got {value!r}")
-        self._space = "w" if value == "w+" else value
-
-    @property
-    def truncation(self) -> float:
-        return self._truncation
-
-    @truncation.setter
-    def truncation(self, value: float) -> None:
-        value = float(value)
-        if not -1.0 <= value <= 2.0:
-            raise ValueError(f"truncation psi must be between -1 and 2 (usually 0.5 to 1), got {value}")
-        self._truncation = value
-
-    @property
     def noise_mode(self) -> str:
         return self._noise_mode
 
@@ -191,33 +165,18 @@ class StyleGANGenerator(nn.Module):
         for layer in self.layers:
             layer.noise_mode = value
 
-    @property
-    def pca_layer(self) -> str:
-        return "latents" if self.space == "w" else f"mapping.{self.n_mlp - 1}"
-
-    def map(self, z: torch.Tensor) -> torch.Tensor:
-        """z (..., d) -> w (..., d): pixel norm, then the mapping (no truncation)."""
-        x = _pixel_norm(z, dim=-1)
-        for fc in self.mapping:
-            x = fc(x)
-        return x
-
-    def truncate(self, w: torch.Tensor, psi: float | None = None) -> torch.Tensor:
-        """w_avg + psi (w - w_avg) for W or W+ latents; ``psi`` defaults to ``truncation``."""
-        psi = self.truncation if psi is None else float(psi)
-        return w if psi == 1.0 else torch.lerp(self.w_avg.to(w.dtype), w, psi)
-
-    def latents_from_noise(self, noise: torch.Tensor) -> torch.Tensor:
-        return noise if self.space == "z" else self.truncate(self.map(noise))
+    # the latent spaces, truncation and mapping are StyleGAN2's (same maths, same attribute names)
+    space = StyleGAN2Generator.space
+    truncation = StyleGAN2Generator.truncation
+    pca_layer = StyleGAN2Generator.pca_layer
+    map = StyleGAN2Generator.map
+    truncate = StyleGAN2Generator.truncate
+    latents_from_noise = StyleGAN2Generator.latents_from_noise
+    estimate_w_avg = StyleGAN2Generator.estimate_w_avg
+    per_layer = StyleGAN2Generator.per_layer
 
     def forward(self, latents: torch.Tensor) -> torch.Tensor:
-        if not (latents.ndim in (2, 3) and latents.shape[-1] == self.latent_dim
-                and (latents.ndim == 2 or latents.shape[1] == self.num_layers)):
-            raise ValueError(f"latents must be (N, {self.latent_dim}) or (N, {self.num_layers}, {self.latent_dim}), "
-                             f"got {tuple(latents.shape)}")
-        if self.space == "z":
-            latents = self.truncate(self.map(latents))
-        ws = latents if latents.ndim == 3 else latents[:, None].expand(-1, self.num_layers, -1)
+        ws = self.per_layer(latents)
         x = None
         for i, layer in enumerate(self.layers):
             x = layer(x, ws[:, i])
@@ -229,12 +188,6 @@ class StyleGANGenerator(nn.Module):
             raise ValueError("SeFa directions for StyleGAN live in W: load the generator with space='w'")
         return torch.cat([self.layers[i].style.weight.detach() for i in parse_layers(layers, self.num_layers)])
 
-    @torch.no_grad()
-    def estimate_w_avg(self, n: int = 4096, seed: int = 0) -> torch.Tensor:
-        """``w_avg`` = the mean of the mapping over ``n`` z of ``torch.Generator().manual_seed(seed)``."""
-        z = torch.randn(n, self.latent_dim, generator=torch.Generator().manual_seed(seed))
-        self.w_avg.copy_(self.map(z.to(self.w_avg.device)).mean(0))
-        return self.w_avg
 
 
 def build_stylegan(s: dict, fused_scale: bool | str = "auto") -> tuple[StyleGANGenerator, dict[str, Any]]:

@@ -254,6 +254,16 @@ class StyleGAN2Generator(nn.Module):
         """N(0, I) noise -> the latents forward expects: z itself, or the truncated w in space "w"."""
         return noise if self.space == "z" else self.truncate(self.map(noise))
 
+    def per_layer(self, latents: torch.Tensor) -> torch.Tensor:
+        """(N, d) or (N, num_layers, d) latents of ``space`` -> one w per layer (N, num_layers, d), checked."""
+        if not (latents.ndim in (2, 3) and latents.shape[-1] == self.latent_dim
+                and (latents.ndim == 2 or latents.shape[1] == self.num_layers)):
+            raise ValueError(f"latents must be (N, {self.latent_dim}) or (N, {self.num_layers}, {self.latent_dim}), "
+                             f"got {tuple(latents.shape)}")
+        if self.space == "z":
+            latents = self.truncate(self.map(latents))
+        return latents if latents.ndim == 3 else latents[:, None].expand(-1, self.num_layers, -1)
+
     @property
     def preview_resolutions(self) -> list[int]:
         """Sizes of the RGB images the skip architecture has on the way up, below the full one: a preview at
@@ -264,13 +274,7 @@ class StyleGAN2Generator(nn.Module):
         """(N, d) or per layer (N, num_layers, d) latents of ``space`` -> images (N, C, R, R); with
         ``resolution`` (one of ``preview_resolutions``) synthesis stops there: the image before the finer
         blocks add their detail."""
-        if not (latents.ndim in (2, 3) and latents.shape[-1] == self.latent_dim
-                and (latents.ndim == 2 or latents.shape[1] == self.num_layers)):
-            raise ValueError(f"latents must be (N, {self.latent_dim}) or (N, {self.num_layers}, {self.latent_dim}), "
-                             f"got {tuple(latents.shape)}")
-        if self.space == "z":
-            latents = self.truncate(self.map(latents))
-        ws = latents if latents.ndim == 3 else latents[:, None].expand(-1, self.num_layers, -1)
+        ws = self.per_layer(latents)
         # channels-last activations: faster convolutions on CPU (oneDNN) and on recent GPUs
         x = self.const.expand(len(ws), -1, -1, -1).contiguous(memory_format=torch.channels_last)
         x = self.convs[0](x, ws[:, 0])
@@ -789,15 +793,10 @@ class StyleGAN3Generator(nn.Module):
     truncate = StyleGAN2Generator.truncate
     latents_from_noise = StyleGAN2Generator.latents_from_noise
     estimate_w_avg = StyleGAN2Generator.estimate_w_avg
+    per_layer = StyleGAN2Generator.per_layer
 
     def forward(self, latents: torch.Tensor) -> torch.Tensor:
-        if not (latents.ndim in (2, 3) and latents.shape[-1] == self.latent_dim
-                and (latents.ndim == 2 or latents.shape[1] == self.num_layers)):
-            raise ValueError(f"latents must be (N, {self.latent_dim}) or (N, {self.num_layers}, {self.latent_dim}), "
-                             f"got {tuple(latents.shape)}")
-        if self.space == "z":
-            latents = self.truncate(self.map(latents))
-        ws = latents if latents.ndim == 3 else latents[:, None].expand(-1, self.num_layers, -1)
+        ws = self.per_layer(latents)
         x = self.input(ws[:, 0])
         for i, layer in enumerate(self.layers, start=1):
             x = layer(x, ws[:, i])
