@@ -120,7 +120,8 @@ function render({ model, el }) {
     last = { bitmap, tiles, quality };
     layout();
     canvas.dataset.quality = quality;
-    quality_.textContent = quality === "preview" ? `preview ${size}×${size} while you drag · full frame when you stop` : "";
+    quality_.textContent = quality === "preview" ? `preview ${size}×${size} while you drag · full frame when you stop`
+      : quality === "partial" ? "the first sample follows the drag · all samples when you stop" : "";
   }
   function tilesFor(n) {
     const tw = info.width, th = info.height;

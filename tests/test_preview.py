@@ -3,6 +3,7 @@ sizes from measured times, and the Explorer sends previews then one full frame o
 
 import time
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -87,4 +88,35 @@ def test_explorer_previews_a_drag_and_sends_one_full_frame_when_it_rests(monkeyp
     after = frames()[start + 5:]
     assert [(m["quality"], m["size"]) for m in after] == [("full", 64)]  # one, for the final position only
     assert after[0]["seq"] > drag[-1]["seq"]
+    ex.close_background()
+
+
+class SlowFlat(Slow):
+    """Slow full frames and no way to stop early (like ProGAN)."""
+
+    preview_resolutions: list[int] = []
+
+
+def test_without_early_stop_the_first_sample_follows_the_drag(monkeypatch):
+    from ganexplorer.widget import Explorer
+
+    sent = []
+    monkeypatch.setattr(Explorer, "send", lambda self, msg, buffers=None: sent.append((msg, buffers)))
+    torch.manual_seed(0)
+    g = gx.Generator(SlowFlat(), device="cpu", name="flat")
+    ex = Explorer(g, bank=gx.DirectionBank(torch.eye(4)[:2]), samples=3, preview_budget=0.1, frame_format="raw")
+    ex.settle_seconds = 0.2
+    before = ex.frames()
+    ex.set_shift(0, 2.0)
+    msg, buffers = sent[-1]
+    assert msg["quality"] == "partial" and msg["tiles"]["n"] == 3
+    image = np.frombuffer(buffers[0], np.uint8).reshape(msg["height"], msg["width"], 3)
+    moved = ex.frames()
+    assert np.array_equal(image[:64, :64], moved[0]) and not np.array_equal(moved[0], before[0])
+    assert np.array_equal(image[:64, 68:132], before[1])  # the others: as last shown, until the input rests
+    time.sleep(1.0)
+    msg, buffers = sent[-1]
+    assert msg["quality"] == "full"
+    image = np.frombuffer(buffers[0], np.uint8).reshape(msg["height"], msg["width"], 3)
+    assert np.array_equal(image[:64, 68:132], moved[1])
     ex.close_background()

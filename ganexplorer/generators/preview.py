@@ -45,12 +45,16 @@ class PreviewPlanner:
     def record_full(self, seconds: float) -> None:
         self.full_seconds = seconds if self.full_seconds is None else 0.5 * self.full_seconds + 0.5 * seconds
 
-    def wanted(self) -> bool:
-        """Previews pay only where full frames are slower than the budget and the module can stop early."""
-        return bool(self.sizes) and self.full_seconds is not None and self.full_seconds > self.budget
+    def wanted(self, samples: int = 1) -> bool:
+        """Previews pay only where full frames are slower than the budget, and the module can stop early or
+        there are several samples (then the first one alone is rendered while the input moves)."""
+        return (bool(self.sizes) or samples > 1) and self.full_seconds is not None and self.full_seconds > self.budget
 
-    def render(self, latents: torch.Tensor) -> tuple[np.ndarray, int]:
-        """A preview at the largest affordable size, timing sizes not measured yet (smallest first)."""
+    def render(self, latents: torch.Tensor) -> tuple[np.ndarray, int | None]:
+        """A preview at the largest affordable size, timing sizes not measured yet (smallest first). A module
+        that cannot stop early gets the full image of the first latent only (size None): a reduced batch."""
+        if not self.sizes:
+            return self.generator.render_uint8(latents[:1]), None
         size = self.sizes[0]
         for s in self.sizes:
             if s not in self.seconds:  # measure each size once, smallest first, until one is too slow

@@ -158,7 +158,8 @@ class Explorer(anywidget.AnyWidget):
         self._version = 0
         self._send_lock = threading.Lock()
         self._settle_timer: threading.Timer | None = None
-        self.settle_seconds = 0.3
+        self.settle_seconds = 0.15
+        self._last_frames: np.ndarray | None = None
         self._real: list[dict[str, Any]] = []
         self._project_thread: threading.Thread | None = None
         self._project_cancel: threading.Event | None = None
@@ -278,19 +279,24 @@ class Explorer(anywidget.AnyWidget):
                    "tiles": {"n": n, "tw": tw, "th": th, "gap": max(1, tw // 16), "cols": cols}}
             self.send(msg, buffers=[data])
         if quality == "full":
+            self._last_frames = frames
             self._last_frame = (msg, data, image)
             self._schedule_snapshot()
 
     def _moved(self) -> None:
         """The sliders or the pad moved. Where a full frame takes longer than the frame budget and the
         generator can stop early, show a preview now and the full frame once the input rests."""
-        if not self._planner.wanted():
+        last = self._last_frames
+        if not self._planner.wanted(len(self.z)) or (not self._planner.sizes and (
+                last is None or len(last) != len(self.z))):
             self._render()
             return
         self._version += 1
         with self._lock:
-            frames, _ = self._planner.render(self.bank.shift(self.z, self.shifts))
-        self._send_frame(frames, "preview")
+            frames, size = self._planner.render(self.bank.shift(self.z, self.shifts))
+        if size is None:  # the first sample follows the drag, the others stay as last shown until it rests
+            frames = np.concatenate([frames, last[1:]])
+        self._send_frame(frames, "preview" if size else "partial")
         if self._settle_timer is not None:
             self._settle_timer.cancel()
         self._settle_timer = threading.Timer(self.settle_seconds, self._settled, args=(self._version,))
