@@ -191,7 +191,7 @@ function render({ model, el }) {
       sections[k].hidden = k !== key;
       tabButtons[k].setAttribute("aria-selected", String(k === key));
     }
-    if (key === "label") { renderGallery(); requestVisible(); }
+    if (key === "label") renderGallery(); // its rows ask for thumbnails as they come into view
   }
 
   const status = h("div", { class: "gx-status", role: "status", "aria-live": "polite" });
@@ -573,7 +573,7 @@ function render({ model, el }) {
   let filter = "all";
   const filters = [["all", "all"], ["unnamed", "unnamed"], ["starred", "★ starred"], ["hidden", "hidden"]];
   const filterButtons = filters.map(([key, name]) => h("button", { class: `gx-btn gx-filter gx-filter-${key}`,
-    "aria-pressed": String(key === filter), onclick: () => { filter = key; renderGallery(); requestVisible(); } }, name));
+    "aria-pressed": String(key === filter), onclick: () => { filter = key; renderGallery(); } }, name));
   const galleryCount = h("span", { class: "gx-keys" });
   const gallery = h("div", { class: "gx-gallery", "aria-label": "directions gallery" });
   sections.label.append(
@@ -745,14 +745,13 @@ function render({ model, el }) {
   let wantSuggest = new Set();
   const asked = new Set();
   const requested = new Set(); // thumbnails asked for and not yet arrived
-  function requestVisible() { /* the IntersectionObserver asks for what comes into view */ }
 
   function onThumbs(msg, buffers) {
     msg.rows.forEach((row, i) => {
       const old = thumbs.get(row.k);
       if (old) URL.revokeObjectURL(old.url);
       const url = URL.createObjectURL(new Blob([bytesOf(buffers[i])], { type: "image/png" }));
-      const t = { url, shifts: row.shifts, key: row.key, width: 0 };
+      const t = { url, shifts: row.shifts, width: 0 };
       thumbs.set(row.k, t);
       requested.delete(row.k);
       const el = rowEls.get(row.k);

@@ -19,7 +19,7 @@ import threading
 import time
 import warnings
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +92,6 @@ class Proposal:
     summary: str = ""
     preview: str = ""  # PNG data URL of a small traversal grid
     preview_note: str = ""
-    created: float = field(default_factory=time.time)
 
     def meta(self) -> dict[str, Any]:
         return {"id": self.id, "method": self.method, "k": len(self.bank), "complete": self.complete,
@@ -688,12 +687,8 @@ class Explorer(anywidget.AnyWidget):
             cells = frames[row].reshape(n * s, *frames.shape[3:])
             image = fit_cells(grid_tile(cells, columns=s), cell, frames.shape[3], frames.shape[4])
             buffers.append(png_bytes(image))
-            rows.append({"k": k, "shifts": self.thumbnail_shifts(k), "samples": n, "key": self._row_key(k)})
+            rows.append({"k": k, "shifts": self.thumbnail_shifts(k), "samples": n})
         self.send({"type": "thumbs", "rows": rows}, buffers=buffers)
-
-    def _row_key(self, k: int) -> str:
-        b = self.bank
-        return f"{hash(_key(b, k)) & 0xFFFFFFFF:x}-{b.shift_range[k]:g}-{self.seed}-{self.samples}"
 
     # ------------------------------------------------------------ methods: proposals
     def _propose(self, method: str, bank: DirectionBank, complete: bool = True, summary: str = "") -> Proposal:
