@@ -152,21 +152,12 @@ class StyleGANGenerator(nn.Module):
         self.register_buffer("w_avg", torch.zeros(latent_dim))
         self.space, self.truncation, self.noise_mode = space, truncation, noise_mode
 
-    @property
-    def noise_mode(self) -> str:
-        return self._noise_mode
+    def noisy_layers(self) -> list[nn.Module]:
+        return list(self.layers)
 
-    @noise_mode.setter
-    def noise_mode(self, value: str) -> None:
-        value = str(value).lower()
-        if value not in NOISE_MODES:
-            raise ValueError(f"noise_mode must be one of {', '.join(NOISE_MODES)}, got {value!r}")
-        self._noise_mode = value
-        for layer in self.layers:
-            layer.noise_mode = value
-
-    # the latent spaces, truncation and mapping are StyleGAN2's (same maths, same attribute names)
+    # the latent spaces, truncation, noise mode and mapping are StyleGAN2's (same maths, same attribute names)
     space = StyleGAN2Generator.space
+    noise_mode = StyleGAN2Generator.noise_mode
     truncation = StyleGAN2Generator.truncation
     pca_layer = StyleGAN2Generator.pca_layer
     map = StyleGAN2Generator.map

@@ -214,8 +214,12 @@ class StyleGAN2Generator(nn.Module):
         if value not in NOISE_MODES:
             raise ValueError(f"noise_mode must be one of {', '.join(NOISE_MODES)}, got {value!r}")
         self._noise_mode = value
-        for conv in self.convs:
-            conv.noise_mode = value
+        for layer in self.noisy_layers():
+            layer.noise_mode = value
+
+    def noisy_layers(self) -> list[nn.Module]:
+        """The layers that add per-pixel noise (``noise_mode`` is set on each)."""
+        return list(self.convs)
 
     @property
     def pca_layer(self) -> str:

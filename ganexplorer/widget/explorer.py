@@ -76,9 +76,11 @@ def layer_presets(num_layers: int | None) -> list[str]:
     return ["all"] + list(dict.fromkeys(f"{a}-{min(b, num_layers - 1)}" for a, b in ranges if a < num_layers))
 
 
-def _key(bank: DirectionBank, i: int) -> bytes:
-    """A direction's identity across banks: its vector (select/extend copy vectors exactly)."""
-    return bank.directions[i].detach().cpu().numpy().tobytes() + str(bank.layers[i]).encode()
+def _keys(bank: DirectionBank) -> list[bytes]:
+    """Each direction's identity across banks: its vector and layer range (select/extend copy vectors exactly);
+    one device-to-host copy for the whole bank."""
+    rows = bank.directions.detach().cpu().numpy()
+    return [rows[i].tobytes() + str(bank.layers[i]).encode() for i in range(len(rows))]
 
 
 @dataclass
@@ -540,9 +542,9 @@ class Explorer(anywidget.AnyWidget):
     def _publish_directions(self) -> None:
         b = self.bank
         hidden = b.hidden
-        rows = []
+        rows, keys = [], _keys(b)
         for i in range(len(b)):
-            suggestion = self._suggestions.get(_key(b, i))
+            suggestion = self._suggestions.get(keys[i])
             rows.append({"label": b.labels[i], "starred": b.starred[i], "notes": b.notes[i], "score": b.scores[i],
                          "source": b.source[i], "layers": b.layers[i] or "all", "range": b.shift_range[i],
                          "hidden": bool(hidden[i]), "named": not AUTO_LABEL.match(b.labels[i]),
@@ -620,7 +622,7 @@ class Explorer(anywidget.AnyWidget):
     def suggest(self, k: int) -> tuple[str, float]:
         """Measured suggestion for direction k's name (``describe``), with a confidence."""
         k = self.bank._index(int(k))
-        key = _key(self.bank, k)
+        key = _keys(self.bank)[k]
         if key not in self._suggestions:
             with self._lock:
                 self._suggestions[key] = suggest_labels(self.generator, self.bank.select([k]), n=12)[0]
@@ -643,8 +645,9 @@ class Explorer(anywidget.AnyWidget):
     def _suggest_work(self) -> None:
         while self._suggest_wanted:
             bank = self.bank
+            keys = _keys(bank)
             chunk = list(dict.fromkeys(i for i in self._suggest_wanted[:8]
-                                       if i < len(bank) and _key(bank, i) not in self._suggestions))
+                                       if i < len(bank) and keys[i] not in self._suggestions))
             del self._suggest_wanted[:8]
             if not chunk:
                 continue
@@ -654,7 +657,7 @@ class Explorer(anywidget.AnyWidget):
                 self._say(f"could not suggest names: {type(exc).__name__}: {exc}", "warn")
                 return
             for i, s in zip(chunk, found):
-                self._suggestions[_key(bank, i)] = s
+                self._suggestions[keys[i]] = s
             if self.bank is bank:
                 self._publish_directions()
 
@@ -782,8 +785,8 @@ class Explorer(anywidget.AnyWidget):
         restored, what, proposal = self._undo.pop()
         with self._bank_lock():
             current = self.bank
-            known = {_key(restored, i) for i in range(len(restored))}
-            carried = [i for i in self._kept() if _key(current, i) not in known]
+            known, ours = set(_keys(restored)), _keys(current)
+            carried = [i for i in self._kept() if ours[i] not in known]
             new = restored.select(range(len(restored)))
             if carried:
                 new = new.extend(current.select(carried))
