@@ -1,9 +1,14 @@
-"""Procedural "scenes": the shapes ellipse in front of a varied background, with its exact foreground mask.
+"""Procedural "scenes": a bright ellipse in front of a background that varies on its own, with the true mask.
 
-For the discovery paper's application (a direction that changes the background but not the object turns
-generated images into saliency masks), the background must vary on its own: a two-colour gradient at a random
-angle with soft stripes of random frequency and strength. The object is the shapes ellipse, fully saturated
-and bright so that it stands out. ``make_scenes`` returns images, the true masks, and the factors.
+Why this design: the discovery paper's saliency application needs a generator in which a latent direction can
+remove the background while the object keeps its appearance. In photographs (BigGAN on ImageNet) backgrounds vary
+in brightness, colour and texture independently of the object, down to plain dark ones; the scenes imitate that.
+The background's brightness spans near-black (value 0.02) to bright (0.8) and its texture (stripes at a random
+angle and frequency, a two-colour gradient) fades with its brightness, so a dark background is also a plain one.
+The object is the shapes ellipse, larger and rounder than in ``shapes`` (so a 32x32 mask has a real interior),
+fully saturated and bright (value 0.75-1), independent of every background factor.
+
+``make_scenes`` returns images, the true (anti-aliased) foreground masks, and the factors.
 """
 
 from __future__ import annotations
@@ -12,11 +17,30 @@ import math
 
 import torch
 
-from .shapes import ASPECT, FACTORS, _hsv_to_rgb, _physical
+from .shapes import FACTORS, _hsv_to_rgb
 
-BACKGROUND_FACTORS: tuple[str, ...] = ("bg_hue_a", "bg_hue_b", "bg_value", "gradient_angle", "stripes")
+BACKGROUND_FACTORS: tuple[str, ...] = ("bg_value", "bg_hue_a", "bg_hue_b", "bg_saturation", "gradient_angle",
+                                       "texture", "texture_angle", "texture_frequency")
+SCENE_FACTORS: tuple[str, ...] = FACTORS + BACKGROUND_FACTORS
+OBJECT_RANGES: dict[str, tuple[float, float]] = {
+    "x": (0.32, 0.68), "y": (0.32, 0.68),  # centre, fraction of the side (0 = top for y)
+    "scale": (0.17, 0.27),  # semi-major axis, fraction of the side
+    "rotation": (-math.pi / 2, math.pi / 2),
+    "brightness": (0.75, 1.0),  # HSV value of the object: always bright
+    "hue": (0.0, 1.0),  # any colour (saturation 1)
+}
+ASPECT = 0.6  # minor / major axis
+BG_VALUE = (0.02, 0.8)  # background HSV value: near-black to bright
+TEXTURE = 0.35  # stripe amplitude at full texture, relative to the background's value
+GRADIENT = 0.5  # the second gradient colour is this much darker at most
+
+
+def _object(factors: torch.Tensor) -> dict[str, torch.Tensor]:
+    return {name: lo + (hi - lo) * factors[:, i] for i, (name, (lo, hi)) in enumerate(OBJECT_RANGES.items())}
+
 
 def _coverage(f: dict[str, torch.Tensor], resolution: int) -> torch.Tensor:
+    """Anti-aliased ellipse coverage (N, R, R) in [0, 1] (about one pixel of soft edge)."""
     coords = (torch.arange(resolution, device=f["x"].device, dtype=torch.float32) + 0.5) / resolution
     dx = coords[None, None, :] - f["x"][:, None, None]
     dy = f["y"][:, None, None] - coords[None, :, None]
@@ -26,34 +50,53 @@ def _coverage(f: dict[str, torch.Tensor], resolution: int) -> torch.Tensor:
     q = torch.sqrt((u / a) ** 2 + (v / (a * ASPECT)) ** 2)
     return torch.clamp((1.0 - q) * a * ASPECT * resolution + 0.5, 0.0, 1.0)
 
-def render_scenes(factors: torch.Tensor, resolution: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
-    """Images (N, 3, R, R) in [-1, 1] and masks (N, R, R) in [0, 1] from factors (N, 11) in [0, 1]:
-    the six shapes factors, then ``BACKGROUND_FACTORS``."""
-    n_obj = len(FACTORS)
-    if factors.ndim != 2 or factors.shape[1] != n_obj + len(BACKGROUND_FACTORS):
-        raise ValueError(f"factors must have shape (N, {n_obj + len(BACKGROUND_FACTORS)}), got {tuple(factors.shape)}")
-    f = _physical(factors[:, :n_obj].float())
-    bg = factors[:, n_obj:].float()
-    mask = _coverage(f, resolution)
-    obj = _hsv_to_rgb(f["hue"], 1.0, 0.75 + 0.25 * factors[:, FACTORS.index("brightness")])
-    value = 0.25 + 0.45 * bg[:, 2]
-    color_a = _hsv_to_rgb(bg[:, 0], 0.5, value)
-    color_b = _hsv_to_rgb(bg[:, 1], 0.5, value * 0.7)
-    coords = (torch.arange(resolution, device=factors.device, dtype=torch.float32) + 0.5) / resolution - 0.5
-    angle = bg[:, 3] * 2 * math.pi
-    cos, sin = torch.cos(angle)[:, None, None], torch.sin(angle)[:, None, None]
-    along = coords[None, None, :] * cos + coords[None, :, None] * sin
+
+def render_background(bg: torch.Tensor, resolution: int = 32) -> torch.Tensor:
+    """Backgrounds (N, 3, R, R) in [0, 1] from background factors (N, 8) in [0, 1] (``BACKGROUND_FACTORS``)."""
+    value = BG_VALUE[0] + (BG_VALUE[1] - BG_VALUE[0]) * bg[:, 0]
+    saturation = 0.8 * bg[:, 3]
+    color_a = _hsv_to_rgb(bg[:, 1], 1.0, value)
+    color_b = _hsv_to_rgb(bg[:, 2], 1.0, value * (1 - GRADIENT * bg[:, 3]))
+    grey_a, grey_b = value[:, None].expand(-1, 3), (value * (1 - GRADIENT * bg[:, 3]))[:, None].expand(-1, 3)
+    color_a = grey_a + saturation[:, None] * (color_a - grey_a)  # desaturate towards the grey of the same value
+    color_b = grey_b + saturation[:, None] * (color_b - grey_b)
+    coords = (torch.arange(resolution, device=bg.device, dtype=torch.float32) + 0.5) / resolution - 0.5
+    xs, ys = coords[None, None, :], coords[None, :, None]
+    angle = bg[:, 4] * 2 * math.pi
+    along = xs * torch.cos(angle)[:, None, None] + ys * torch.sin(angle)[:, None, None]
     t = (along + 0.71) / 1.42  # 0..1 across the image
-    stripes = 0.12 * bg[:, 4][:, None, None] * torch.sin(2 * math.pi * 3 * (along + bg[:, 0][:, None, None]))
-    background = color_a[:, :, None, None] * (1 - t[:, None]) + color_b[:, :, None, None] * t[:, None]
-    background = (background + stripes[:, None]).clamp(0, 1)
+    image = color_a[:, :, None, None] * (1 - t[:, None]) + color_b[:, :, None, None] * t[:, None]
+    tex_angle = bg[:, 6] * math.pi
+    across = xs * torch.cos(tex_angle)[:, None, None] + ys * torch.sin(tex_angle)[:, None, None]
+    frequency = 2 + 4 * bg[:, 7]  # stripes per image side
+    stripes = torch.sin(2 * math.pi * frequency[:, None, None] * across)
+    amplitude = TEXTURE * bg[:, 5] * value  # texture fades with brightness: dark backgrounds are plain
+    return (image * (1 + amplitude[:, None, None, None] * stripes[:, None])).clamp(0, 1)
+
+
+def render_scenes(factors: torch.Tensor, resolution: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images (N, 3, R, R) in [-1, 1] and true masks (N, R, R) in [0, 1] from factors (N, 14) in [0, 1]:
+    the six object factors (``FACTORS``, mapped by ``OBJECT_RANGES``), then ``BACKGROUND_FACTORS``."""
+    if factors.ndim != 2 or factors.shape[1] != len(SCENE_FACTORS):
+        raise ValueError(f"factors must have shape (N, {len(SCENE_FACTORS)}) for {SCENE_FACTORS}, "
+                         f"got {tuple(factors.shape)}")
+    factors = factors.float()
+    n_obj = len(FACTORS)
+    f = _object(factors[:, :n_obj])
+    mask = _coverage(f, resolution)
+    obj = _hsv_to_rgb(f["hue"], 1.0, f["brightness"])
+    background = render_background(factors[:, n_obj:], resolution)
     image = background * (1 - mask[:, None]) + obj[:, :, None, None] * mask[:, None]
     return image * 2 - 1, mask
 
+
 def make_scenes(n: int, seed: int | None = None, resolution: int = 32,
                 device: str | torch.device = "cpu") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``n`` scenes: images (N, 3, R, R) in [-1, 1], true foreground masks (N, R, R), factors (N, 11)."""
+    """``n`` scenes with independent uniform factors: images (N, 3, R, R) in [-1, 1], true foreground masks
+    (N, R, R) in [0, 1], factors (N, 14) in [0, 1]."""
+    if n <= 0:
+        raise ValueError(f"n must be positive, got {n}")
     gen = torch.Generator().manual_seed(seed) if seed is not None else None
-    factors = torch.rand(n, len(FACTORS) + len(BACKGROUND_FACTORS), generator=gen).to(device)
+    factors = torch.rand(n, len(SCENE_FACTORS), generator=gen).to(device)
     images, masks = render_scenes(factors, resolution)
     return images, masks, factors
