@@ -20,19 +20,20 @@ import torch
 from .shapes import FACTORS, _hsv_to_rgb
 
 BACKGROUND_FACTORS: tuple[str, ...] = ("bg_value", "bg_hue_a", "bg_hue_b", "bg_saturation", "gradient_angle",
-                                       "texture", "texture_angle", "texture_frequency")
+                                       "gradient", "texture", "texture_angle", "texture_frequency", "light_x",
+                                       "light_y", "light")
 SCENE_FACTORS: tuple[str, ...] = FACTORS + BACKGROUND_FACTORS
 OBJECT_RANGES: dict[str, tuple[float, float]] = {
     "x": (0.32, 0.68), "y": (0.32, 0.68),  # centre, fraction of the side (0 = top for y)
     "scale": (0.17, 0.27),  # semi-major axis, fraction of the side
     "rotation": (-math.pi / 2, math.pi / 2),
     "brightness": (0.75, 1.0),  # HSV value of the object: always bright
-    "hue": (0.0, 1.0),  # any colour (saturation 1)
+    "hue": (0.0, 1.0),  # any colour
 }
 ASPECT = 0.6  # minor / major axis
-BG_VALUE = (0.02, 0.8)  # background HSV value: near-black to bright
-TEXTURE = 0.35  # stripe amplitude at full texture, relative to the background's value
-GRADIENT = 0.5  # the second gradient colour is this much darker at most
+BG_VALUE = (0.02, 0.85)  # background brightness: near-black to bright; it scales every background pattern
+TEXTURE = 0.6  # stripe amplitude at full texture, relative to the background's brightness
+LIGHT = 1.2  # a soft light spot adds up to this much relative brightness
 
 
 def _object(factors: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -51,31 +52,37 @@ def _coverage(f: dict[str, torch.Tensor], resolution: int) -> torch.Tensor:
     return torch.clamp((1.0 - q) * a * ASPECT * resolution + 0.5, 0.0, 1.0)
 
 
+def _rgb(hue: torch.Tensor, saturation: torch.Tensor) -> torch.Tensor:
+    """(N, 3) colours of HSV value 1."""
+    full = _hsv_to_rgb(hue, 1.0, torch.ones_like(hue))
+    return 1 + saturation[:, None] * (full - 1)
+
+
 def render_background(bg: torch.Tensor, resolution: int = 32) -> torch.Tensor:
-    """Backgrounds (N, 3, R, R) in [0, 1] from background factors (N, 8) in [0, 1] (``BACKGROUND_FACTORS``)."""
+    """Backgrounds (N, 3, R, R) in [0, 1] from background factors (N, 12) in [0, 1] (``BACKGROUND_FACTORS``):
+    a two-colour gradient, stripes and a soft light spot, all scaled by the background's brightness, so a dark
+    background is also a plain one, as in photographs."""
     value = BG_VALUE[0] + (BG_VALUE[1] - BG_VALUE[0]) * bg[:, 0]
-    saturation = 0.8 * bg[:, 3]
-    color_a = _hsv_to_rgb(bg[:, 1], 1.0, value)
-    color_b = _hsv_to_rgb(bg[:, 2], 1.0, value * (1 - GRADIENT * bg[:, 3]))
-    grey_a, grey_b = value[:, None].expand(-1, 3), (value * (1 - GRADIENT * bg[:, 3]))[:, None].expand(-1, 3)
-    color_a = grey_a + saturation[:, None] * (color_a - grey_a)  # desaturate towards the grey of the same value
-    color_b = grey_b + saturation[:, None] * (color_b - grey_b)
+    color_a, color_b = _rgb(bg[:, 1], bg[:, 3]), _rgb(bg[:, 2], bg[:, 3])
     coords = (torch.arange(resolution, device=bg.device, dtype=torch.float32) + 0.5) / resolution - 0.5
     xs, ys = coords[None, None, :], coords[None, :, None]
     angle = bg[:, 4] * 2 * math.pi
     along = xs * torch.cos(angle)[:, None, None] + ys * torch.sin(angle)[:, None, None]
-    t = (along + 0.71) / 1.42  # 0..1 across the image
-    image = color_a[:, :, None, None] * (1 - t[:, None]) + color_b[:, :, None, None] * t[:, None]
-    tex_angle = bg[:, 6] * math.pi
+    t = ((along + 0.71) / 1.42)[:, None]  # 0..1 across the image
+    dim = 1 - 0.7 * bg[:, 5]  # the far end of the gradient is up to 70% darker
+    pattern = color_a[:, :, None, None] * (1 - t) + (color_b * dim[:, None])[:, :, None, None] * t
+    tex_angle = bg[:, 7] * math.pi
     across = xs * torch.cos(tex_angle)[:, None, None] + ys * torch.sin(tex_angle)[:, None, None]
-    frequency = 2 + 4 * bg[:, 7]  # stripes per image side
+    frequency = 2 + 4 * bg[:, 8]  # stripes per image side
     stripes = torch.sin(2 * math.pi * frequency[:, None, None] * across)
-    amplitude = TEXTURE * bg[:, 5] * value  # texture fades with brightness: dark backgrounds are plain
-    return (image * (1 + amplitude[:, None, None, None] * stripes[:, None])).clamp(0, 1)
+    pattern = pattern * (1 + TEXTURE * bg[:, 6][:, None, None, None] * stripes[:, None])
+    r2 = (xs - (bg[:, 9] - 0.5)[:, None, None]) ** 2 + (ys - (bg[:, 10] - 0.5)[:, None, None]) ** 2
+    spot = LIGHT * bg[:, 11][:, None, None] * torch.exp(-r2 / (2 * 0.15**2))
+    return (value[:, None, None, None] * pattern * (1 + spot[:, None])).clamp(0, 1)
 
 
 def render_scenes(factors: torch.Tensor, resolution: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
-    """Images (N, 3, R, R) in [-1, 1] and true masks (N, R, R) in [0, 1] from factors (N, 14) in [0, 1]:
+    """Images (N, 3, R, R) in [-1, 1] and true masks (N, R, R) in [0, 1] from factors (N, 18) in [0, 1]:
     the six object factors (``FACTORS``, mapped by ``OBJECT_RANGES``), then ``BACKGROUND_FACTORS``."""
     if factors.ndim != 2 or factors.shape[1] != len(SCENE_FACTORS):
         raise ValueError(f"factors must have shape (N, {len(SCENE_FACTORS)}) for {SCENE_FACTORS}, "
@@ -93,7 +100,7 @@ def render_scenes(factors: torch.Tensor, resolution: int = 32) -> tuple[torch.Te
 def make_scenes(n: int, seed: int | None = None, resolution: int = 32,
                 device: str | torch.device = "cpu") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``n`` scenes with independent uniform factors: images (N, 3, R, R) in [-1, 1], true foreground masks
-    (N, R, R) in [0, 1], factors (N, 14) in [0, 1]."""
+    (N, R, R) in [0, 1], factors (N, 18) in [0, 1]."""
     if n <= 0:
         raise ValueError(f"n must be positive, got {n}")
     gen = torch.Generator().manual_seed(seed) if seed is not None else None
