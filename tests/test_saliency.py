@@ -1,36 +1,106 @@
+import numpy as np
+import pytest
 import torch
 
 from ganexplorer import DirectionBank, Generator
-from ganexplorer.data.scenes import make_scenes
-from ganexplorer.evaluation.saliency import background_candidates, masks_from_direction, saliency_scores
+from ganexplorer.data.scenes import BACKGROUND_FACTORS, SCENE_FACTORS, SceneRenderer, make_scenes, render_scenes
+from ganexplorer.data.shapes import FACTORS
+from ganexplorer.directions.background import background_masks, best_per_source, rank_background_directions
+from ganexplorer.evaluation.saliency import (
+    border_contrast_masks,
+    otsu_threshold,
+    saliency_experiment,
+    saliency_scores,
+    train_saliency,
+)
+
+BG_VALUE = len(FACTORS) + BACKGROUND_FACTORS.index("bg_value")
 
 
-class TwoLayer(torch.nn.Module):
-    """z[0] moves the background only, z[1] a fixed square 'object' only: a known answer."""
-
-    latent_dim = 2
-
-    def forward(self, z):
-        obj = torch.zeros(1, 1, 16, 16)
-        obj[..., 6:10, 6:10] = 1
-        background = torch.tanh(z[:, 0])[:, None, None, None].expand(-1, 3, 16, 16) * (1 - obj)
-        return background + obj * torch.tanh(z[:, 1])[:, None, None, None]
+@pytest.fixture(scope="module")
+def renderer():
+    """The scenes renderer as a generator: coordinate BG_VALUE is an exact background-brightness direction."""
+    return Generator(SceneRenderer(), device="cpu")
 
 
-def test_a_background_direction_yields_the_object_mask():
-    g = Generator(TwoLayer(), device="cpu")
-    bank = DirectionBank(torch.eye(2))
-    z = torch.zeros(4, 2)
-    _, masks = masks_from_direction(g, bank.directions[0], z, shift=2.0)
-    truth = torch.zeros(16, 16)
-    truth[6:10, 6:10] = 1
-    assert torch.equal(masks[0], truth)
-    ranked = background_candidates(g, bank, n=4)
-    assert ranked[0]["direction"] == 0 and ranked[0]["compact"] == 1.0 and ranked[1]["score"] == 0
+def test_ranking_finds_the_true_background_direction_and_its_sign(renderer):
+    bank = DirectionBank(torch.eye(len(SCENE_FACTORS)), source="coordinate")
+    bank.source[BG_VALUE] = "sefa"  # best_per_source names it by its method
+    ranked = rank_background_directions(renderer, bank, n=32)
+    top = ranked[0]
+    assert top["direction"] == BG_VALUE and top["shift"] == -5.0  # darker, not brighter
+    assert top["plausible"] == 1.0 and top["bg_left"] < 0.05 and top["fg_change"] < 0.05
+    assert top["score"] > 3 * ranked[1]["score"]
+    movers = [r for r in ranked if r["direction"] < len(FACTORS)]  # object factors: the object changes
+    assert all(r["fg_change"] > r["bg_change"] or r["score"] < 0.05 for r in movers)
+    assert best_per_source(ranked)["sefa"]["direction"] == BG_VALUE
+    assert best_per_source(ranked)["coordinate"]["direction"] != BG_VALUE
 
 
-def test_saliency_scores():
+def test_masks_from_the_shifted_image_match_the_true_masks(renderer):
+    z = renderer.sample_latents(64, seed=1)
+    direction = torch.eye(len(SCENE_FACTORS))[BG_VALUE]
+    out = background_masks(renderer, direction, z, shift=-5.0)
+    true = render_scenes(renderer.module.factors(z))[1]
+    assert out.keep.all() and saliency_scores(out.masks, true)["iou"] > 0.93
+    brighter = background_masks(renderer, direction, z, shift=5.0)  # the wrong sign keeps the background
+    assert saliency_scores(brighter.masks, true)["iou"] < 0.6
+    tight = background_masks(renderer, direction, z, shift=-5.0, area=(0.0, 0.05))  # the size filter
+    assert torch.equal(tight.keep, out.masks.mean((1, 2)) <= 0.05) and not tight.keep.all()
+
+
+def test_saliency_scores_by_hand():
+    pred = torch.tensor([[[1.0, 1.0], [0.0, 0.0]]])
+    true = torch.tensor([[[1.0, 0.0], [1.0, 0.0]]])
+    s = saliency_scores(pred, true)  # TP 1, FP 1, FN 1: IoU 1/3, precision = recall = 1/2
+    assert s["iou"] == pytest.approx(1 / 3) and s["f_beta"] == pytest.approx(0.5) and s["mae"] == 0.5
+    s = saliency_scores(torch.tensor([[[1.0, 0.0], [0.0, 0.0]]]), true)  # precision 1, recall 1/2
+    assert s["f_beta"] == pytest.approx(1.3 * 0.5 / (0.3 + 0.5))
     _, masks, _ = make_scenes(8, seed=0)
     assert saliency_scores(masks, masks) == {"iou": 1.0, "f_beta": 1.0, "mae": 0.0}
     empty = saliency_scores(torch.zeros_like(masks), masks)
     assert empty["iou"] == 0 and abs(empty["mae"] - float(masks.mean())) < 1e-6
+    with pytest.raises(ValueError, match="differ in shape"):
+        saliency_scores(masks[:2], masks)
+
+
+def test_otsu_matches_a_brute_force_search():
+    gen = torch.Generator().manual_seed(0)
+    values = torch.cat([torch.rand(3, 300, generator=gen) * 0.4, 0.5 + torch.rand(3, 100, generator=gen) * 0.5], 1)
+    cut = otsu_threshold(values, levels=64)
+    for row, c in zip(values.numpy().astype(np.float64), cut[:, 0].tolist()):
+        lo, hi = row.min(), row.max()
+        best, best_var = None, -1.0
+        for t in lo + (hi - lo) * np.linspace(0, 1, 66)[1:-1]:
+            a, b = row[row > t], row[row <= t]
+            var = len(a) * len(b) / len(row) ** 2 * (a.mean() - b.mean()) ** 2 if len(a) and len(b) else 0.0
+            if var > best_var:
+                best, best_var = t, var
+        assert c == pytest.approx(best, abs=1e-5) and 0.4 <= c <= 0.5
+
+
+def test_border_contrast_is_exact_on_a_plain_background_and_fooled_by_a_textured_one():
+    images = torch.full((1, 3, 16, 16), -0.6)
+    images[0, 0, 5:9, 4:11] = 0.9
+    truth = torch.zeros(1, 16, 16)
+    truth[0, 5:9, 4:11] = 1
+    assert torch.equal(border_contrast_masks(images), truth)
+    real, true, factors = make_scenes(256, seed=5)
+    plain = factors[:, len(FACTORS) + BACKGROUND_FACTORS.index("texture")] < 0.2
+    busy = factors[:, len(FACTORS) + BACKGROUND_FACTORS.index("texture")] > 0.8
+    masks = border_contrast_masks(real)
+    assert saliency_scores(masks[plain], true[plain])["iou"] > saliency_scores(masks[busy], true[busy])["iou"] + 0.1
+
+
+def test_the_net_learns_masks_and_bad_pairs_are_refused(renderer):
+    real, true, _ = make_scenes(128, seed=2)
+    direction = torch.eye(len(SCENE_FACTORS))[BG_VALUE]
+    result = saliency_experiment(renderer, direction, -5.0, real, true, n_pairs=256, steps=150)
+    ours, empty = result["scores"]["generated masks"], result["scores"]["empty mask"]
+    assert result["kept"] == 1.0 and ours["iou"] > 0.6 and ours["mae"] < empty["mae"]
+    with pytest.raises(ValueError, match="no \\(image, mask\\) pairs"):
+        train_saliency(real[:0], true[:0])
+    with pytest.raises(ValueError, match="threshold"):
+        background_masks(renderer, direction, real[:1, 0, 0, :18], shift=1.0, threshold=1.5)
+    with pytest.raises(ValueError, match="latent has 18"):
+        background_masks(renderer, torch.ones(5), real[:1, 0, 0, :18], shift=1.0)

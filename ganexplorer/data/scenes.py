@@ -107,3 +107,21 @@ def make_scenes(n: int, seed: int | None = None, resolution: int = 32,
     factors = torch.rand(n, len(SCENE_FACTORS), generator=gen).to(device)
     images, masks = render_scenes(factors, resolution)
     return images, masks, factors
+
+
+class SceneRenderer(torch.nn.Module):
+    """The renderer as a generator with a known answer: z (N, 18) ~ N(0, I) -> scenes, each factor the normal
+    CDF of one latent coordinate. Coordinate ``len(FACTORS)`` (``bg_value``) is an exact background-brightness
+    direction; the first six move only the object. Used to check the saliency pipeline where the truth is known."""
+
+    latent_dim = len(SCENE_FACTORS)
+
+    def __init__(self, resolution: int = 32):
+        super().__init__()
+        self.resolution = resolution
+
+    def factors(self, z: torch.Tensor) -> torch.Tensor:
+        return 0.5 * (1 + torch.erf(z / math.sqrt(2)))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return render_scenes(self.factors(z), self.resolution)[0]

@@ -1,6 +1,7 @@
-"""The discovery paper's application in miniature: a latent direction that changes the background but not the
-object turns generated images into foreground masks, and a segmentation net trained on them is scored on real
-procedural scenes whose true masks are known.
+"""The discovery paper's saliency application, scored: a segmentation net trained on (G(z), mask) pairs from a
+background direction (``directions.background``) is evaluated on real procedural scenes whose true masks are
+known, next to the empty mask, a classical baseline (colour contrast to the image border, Otsu threshold) and
+the oracle (the same net trained on real scenes with their true masks).
 """
 
 from __future__ import annotations
@@ -11,43 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..directions.bank import DirectionBank
-
-
-@torch.no_grad()
-def masks_from_direction(generator, direction: torch.Tensor, z: torch.Tensor, shift: float,
-                         threshold: float = 0.25) -> tuple[torch.Tensor, torch.Tensor]:
-    """Images G(z) and masks (N, H, W): pixels that stay (max channel change < threshold, in [-1, 1] units)
-    when z moves by +-shift along ``direction`` are foreground."""
-    d = direction.to(generator.device)
-    images = generator.render(z)
-    changed = torch.zeros(images.shape[0], *images.shape[2:], device=images.device)
-    for sign in (-1.0, 1.0):
-        moved = generator.render(z + sign * shift * d)
-        changed = torch.maximum(changed, (moved - images).abs().amax(1))
-    return images, (changed < threshold).float()
-
-
-@torch.no_grad()
-def background_candidates(generator, bank: DirectionBank, shift: float = 3.0, n: int = 32,
-                          seed: int = 0) -> list[dict[str, Any]]:
-    """Per direction: the share of pixels that stay when shifting (``kept``), the share of samples where that
-    is object-sized (2-25% of the image: ``object_sized``), and how much of it survives a morphological
-    opening (one blob rather than scattered pixels: ``compact``); best first by object_sized x compact.
-    A direction with object_sized >= 0.5 behaves like a background direction on most samples."""
-    z = generator.sample_latents(n, seed)
-    rows = []
-    for k in range(len(bank)):
-        _, masks = masks_from_direction(generator, bank.directions[k], z, shift)
-        kept = masks.mean((1, 2))
-        eroded = -F.max_pool2d(-masks[:, None], 3, 1, 1)
-        opened = F.max_pool2d(eroded, 3, 1, 1)[:, 0]  # opening drops scattered pixels, keeps blobs
-        compact = opened.sum((1, 2)) / masks.sum((1, 2)).clamp_min(1)
-        object_sized = ((kept > 0.02) & (kept < 0.25)).float().mean()
-        rows.append({"direction": k, "kept": round(float(kept.mean()), 4), "compact": round(float(compact.mean()), 3),
-                     "object_sized": round(float(object_sized), 3),
-                     "score": round(float(object_sized * compact.mean()), 4)})
-    return sorted(rows, key=lambda r: -r["score"])
+from ..directions.background import AREA, THRESHOLD, background_masks
 
 
 class SaliencyNet(nn.Module):
@@ -67,7 +32,12 @@ class SaliencyNet(nn.Module):
 
 def train_saliency(images: torch.Tensor, masks: torch.Tensor, steps: int = 1000, batch_size: int = 64,
                    seed: int = 0) -> SaliencyNet:
-    """Fit a ``SaliencyNet`` to (image, mask) pairs."""
+    """Fit a ``SaliencyNet`` to (image, mask) pairs (binary cross-entropy, Adam)."""
+    if images.ndim != 4 or masks.shape != (images.shape[0], *images.shape[2:]):
+        raise ValueError(f"need images (N, C, H, W) and masks (N, H, W), got {tuple(images.shape)} and "
+                         f"{tuple(masks.shape)}")
+    if len(images) == 0:
+        raise ValueError("no (image, mask) pairs to train on: the size filter may have discarded every mask")
     torch.manual_seed(seed)
     net = SaliencyNet().to(images.device)
     opt = torch.optim.Adam(net.parameters(), lr=2e-3)
@@ -81,9 +51,17 @@ def train_saliency(images: torch.Tensor, masks: torch.Tensor, steps: int = 1000,
 
 
 @torch.no_grad()
+def predict(net: nn.Module, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+    """Soft masks (N, H, W) in [0, 1] from a saliency net."""
+    return torch.cat([torch.sigmoid(net(images[i:i + batch_size])) for i in range(0, len(images), batch_size)])
+
+
+@torch.no_grad()
 def saliency_scores(pred: torch.Tensor, true: torch.Tensor, beta2: float = 0.3) -> dict[str, float]:
-    """IoU and F-beta (beta^2 = 0.3, the saliency literature's choice) of masks thresholded at 0.5, and MAE of
-    the soft masks; ``pred`` and ``true`` (N, H, W) in [0, 1]."""
+    """IoU and F-beta (beta^2 = 0.3, the saliency literature's choice) of masks thresholded at 0.5, pooled over
+    all pixels, and MAE of the soft masks; ``pred`` and ``true`` (N, H, W) in [0, 1]."""
+    if pred.shape != true.shape:
+        raise ValueError(f"pred and true masks differ in shape: {tuple(pred.shape)} vs {tuple(true.shape)}")
     p, t = pred > 0.5, true > 0.5
     inter = (p & t).sum().float()
     union = (p | t).sum().float().clamp_min(1)
@@ -91,3 +69,50 @@ def saliency_scores(pred: torch.Tensor, true: torch.Tensor, beta2: float = 0.3) 
     recall = inter / t.sum().float().clamp_min(1)
     f_beta = (1 + beta2) * precision * recall / (beta2 * precision + recall).clamp_min(1e-9)
     return {"iou": float(inter / union), "f_beta": float(f_beta), "mae": float((pred - true).abs().mean())}
+
+
+def otsu_threshold(values: torch.Tensor, levels: int = 64) -> torch.Tensor:
+    """Per-row Otsu threshold (N, 1) of values (N, P): the level that maximises the between-class variance."""
+    lo, hi = values.amin(1, keepdim=True), values.amax(1, keepdim=True)
+    cuts = lo + (hi - lo) * torch.linspace(0, 1, levels + 2, device=values.device)[1:-1]  # (N, L)
+    above = values[:, None, :] > cuts[:, :, None]  # (N, L, P)
+    n_above = above.sum(2).float()
+    w1 = n_above / values.shape[1]
+    s = values[:, None, :]
+    m1 = (s * above).sum(2) / n_above.clamp_min(1)
+    m0 = (s * ~above).sum(2) / (values.shape[1] - n_above).clamp_min(1)
+    between = w1 * (1 - w1) * (m1 - m0) ** 2
+    return cuts.gather(1, between.argmax(1, keepdim=True))
+
+
+@torch.no_grad()
+def border_contrast_masks(images: torch.Tensor) -> torch.Tensor:
+    """The classical baseline: colour distance of each pixel to the median colour of the image border,
+    thresholded per image by Otsu. Binary masks (N, H, W)."""
+    n, c, h, w = images.shape
+    border = torch.cat([images[:, :, 0], images[:, :, -1], images[:, :, 1:-1, 0], images[:, :, 1:-1, -1]], 2)
+    ref = border.median(2).values  # (N, C)
+    contrast = (images - ref[:, :, None, None]).norm(dim=1).reshape(n, -1)
+    return (contrast > otsu_threshold(contrast)).float().reshape(n, h, w)
+
+
+def saliency_experiment(generator, direction: torch.Tensor, shift: float, real: torch.Tensor,
+                        true_masks: torch.Tensor, n_pairs: int = 4096, steps: int = 1500, seed: int = 0,
+                        threshold: float = THRESHOLD, area: tuple[float, float] = AREA,
+                        oracle: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict[str, Any]:
+    """The whole application: ``n_pairs`` generated pairs from a background direction (signed ``shift``),
+    the size filter, a ``SaliencyNet`` trained on the kept pairs for ``steps``, scored on ``real`` scenes
+    with ``true_masks``; next to the empty mask, the border-contrast baseline and, when ``oracle`` (real
+    training images, their true masks) is given, the same net trained on true masks.
+    Returns {"scores": {name: {iou, f_beta, mae}}, "kept": share of masks kept, "masks": the generated
+    ``BackgroundMasks``, "net": the trained net}."""
+    z = generator.sample_latents(n_pairs, seed)
+    gen = background_masks(generator, direction, z, shift, threshold, area)
+    net = train_saliency(gen.images[gen.keep].cpu(), gen.masks[gen.keep].cpu(), steps=steps, seed=seed)
+    scores = {"generated masks": saliency_scores(predict(net, real), true_masks),
+              "border contrast": saliency_scores(border_contrast_masks(real), true_masks),
+              "empty mask": saliency_scores(torch.zeros_like(true_masks), true_masks)}
+    if oracle is not None:
+        upper = train_saliency(oracle[0], oracle[1], steps=steps, seed=seed)
+        scores["oracle (true masks)"] = saliency_scores(predict(upper, real), true_masks)
+    return {"scores": scores, "kept": float(gen.keep.float().mean()), "masks": gen, "net": net}
