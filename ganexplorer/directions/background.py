@@ -49,75 +49,86 @@ def brightness(images: torch.Tensor) -> torch.Tensor:
     return ((images.amax(1) + 1) / 2).clamp(0, 1)
 
 
-@torch.no_grad()
-def background_masks(generator, direction: torch.Tensor, z: torch.Tensor, shift: float,
-                     threshold: float = THRESHOLD, area: tuple[float, float] = AREA,
-                     batch_size: int = 512) -> BackgroundMasks:
-    """Masks for G(z) from a background direction: pixels of G(z + shift * direction) brighter than
-    ``threshold`` are foreground; ``keep`` marks masks whose foreground share lies in ``area``.
-    ``shift`` carries the sign that darkens the background (see ``rank_background_directions``)."""
+def masks_from_renders(images: torch.Tensor, shifted: torch.Tensor, threshold: float = THRESHOLD,
+                       area: tuple[float, float] = AREA) -> BackgroundMasks:
+    """Masks for ``images`` from their ``shifted`` renders (both (N, C, H, W) in [-1, 1]): pixels of the shifted
+    image brighter than ``threshold`` are foreground; ``keep`` marks masks whose foreground share is in ``area``."""
     _check(threshold, area)
-    d = torch.as_tensor(direction, dtype=torch.float32).to(generator.device).reshape(-1)
-    if d.numel() != generator.latent_dim:
-        raise ValueError(f"direction has {d.numel()} entries but the generator's latent has {generator.latent_dim}")
-    z = z.to(generator.device)
-    images = generator.render(z, batch_size)
-    shifted = generator.render(z + shift * d, batch_size)
+    if images.shape != shifted.shape:
+        raise ValueError(f"images and shifted images differ in shape: {tuple(images.shape)} vs {tuple(shifted.shape)}")
     masks = (brightness(shifted) > threshold).float()
     share = masks.mean((1, 2))
     return BackgroundMasks(images, shifted, masks, (share >= area[0]) & (share <= area[1]))
 
 
-def _change(images: torch.Tensor, shifted: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean absolute change (in [0, 1] units) per sample on the background and on the foreground."""
+@torch.no_grad()
+def background_masks(generator, direction: torch.Tensor, z: torch.Tensor, shift: float,
+                     threshold: float = THRESHOLD, area: tuple[float, float] = AREA,
+                     batch_size: int = 512) -> BackgroundMasks:
+    """Masks for G(z) from a background direction (a latent vector): the renders of z + shift * direction go
+    through ``masks_from_renders``. ``shift`` carries the sign that darkens the background (see
+    ``rank_background_directions``)."""
+    _check(threshold, area)
+    d = torch.as_tensor(direction, dtype=torch.float32).to(generator.device).reshape(-1)
+    if d.numel() != generator.latent_dim:
+        raise ValueError(f"direction has {d.numel()} entries but the generator's latent has {generator.latent_dim}")
+    z = z.to(generator.device)
+    return masks_from_renders(generator.render(z, batch_size), generator.render(z + shift * d, batch_size),
+                              threshold, area)
+
+
+def mask_stats(out: BackgroundMasks) -> dict[str, float]:
+    """How much a shift looks like background removal: ``plausible`` (share of masks passing the size filter),
+    ``bg_change`` / ``fg_change`` (mean |change| in [0, 1] units on background / foreground pixels of the kept
+    samples), ``bg_left`` (mean brightness left in their shifted background) and
+    ``score = plausible * max(0, bg_change - fg_change)``."""
+    keep = out.keep
+    plausible = float(keep.float().mean())
+    if not keep.any():
+        return {"plausible": 0.0, "bg_change": 0.0, "fg_change": 0.0, "bg_left": 1.0, "score": 0.0}
+    images, shifted, masks = out.images[keep], out.shifted[keep], out.masks[keep]
     diff = ((shifted - images).abs() / 2).mean(1)
-    fg = masks.sum((1, 2))
-    bg = (1 - masks).sum((1, 2))
-    on_bg = (diff * (1 - masks)).sum((1, 2)) / bg.clamp_min(1)
-    on_fg = (diff * masks).sum((1, 2)) / fg.clamp_min(1)
-    return on_bg, on_fg
+    fg, bg = masks, 1 - masks
+    bg_change = float((diff * bg).sum() / bg.sum().clamp_min(1))
+    fg_change = float((diff * fg).sum() / fg.sum().clamp_min(1))
+    bg_left = float((brightness(shifted) * bg).sum() / bg.sum().clamp_min(1))
+    return {"plausible": round(plausible, 3), "bg_change": round(bg_change, 4), "fg_change": round(fg_change, 4),
+            "bg_left": round(bg_left, 4), "score": round(plausible * max(0.0, bg_change - fg_change), 4)}
+
+
+@torch.no_grad()
+def best_sign(generator, bank: DirectionBank, k: int, z: torch.Tensor, shift: float | None = None,
+              threshold: float = THRESHOLD, area: tuple[float, float] = AREA) -> tuple[BackgroundMasks, dict[str, Any]]:
+    """Direction k of ``bank`` shifted both ways from latents z: the masks and ``mask_stats`` (with the signed
+    ``shift``) of the sign that scores higher. Works for layer-restricted directions of style generators too
+    (the bank composes the shifted latents)."""
+    size = default_shift(bank, k) if shift is None else abs(float(shift))
+    images = generator.render(z)
+    best = None
+    for sign in (1.0, -1.0):
+        out = masks_from_renders(images, generator.render(bank.traverse(z, k, [sign * size])), threshold, area)
+        stats = {"shift": round(sign * size, 4), **mask_stats(out)}
+        if best is None or stats["score"] > best[1]["score"]:
+            best = (out, stats)
+    return best
 
 
 @torch.no_grad()
 def rank_background_directions(generator, bank: DirectionBank, shift: float | None = None, n: int = 64, seed: int = 0,
                                threshold: float = THRESHOLD,
                                area: tuple[float, float] = AREA) -> list[dict[str, Any]]:
-    """Rank every direction of ``bank`` (each sign) as a background-removal candidate, best first.
-
-    Each direction is shifted by ``shift`` latent units (default: ``default_shift``, 5 standard deviations of
-    the latents along it). Per direction and sign, on ``n`` seeded samples: ``plausible`` (share of masks
-    passing the size filter), ``bg_change`` and ``fg_change`` (mean |change| in [0, 1] units on background
-    and foreground pixels of the kept samples), ``bg_left`` (mean brightness left in the shifted background:
-    near 0 when it goes dark), ``score = plausible * (bg_change - fg_change)`` and ``shift`` (signed: the
-    better sign). Uses the generator only, never true masks.
-    """
+    """Rank every direction of ``bank`` as a background-removal candidate, best first, using the generator
+    only (never true masks): each direction is shifted both ways by ``shift`` latent units (default:
+    ``default_shift``, 5 standard deviations of the latents along it) on ``n`` seeded samples, and the better
+    sign's ``mask_stats`` are kept with the signed ``shift``."""
     _check(threshold, area)
     if len(bank) == 0:
         raise ValueError("the bank has no directions to rank")
     z = generator.sample_latents(n, seed)
     rows = []
     for k in range(len(bank)):
-        best = None
-        size = default_shift(bank, k) if shift is None else shift
-        for sign in (1.0, -1.0):
-            out = background_masks(generator, bank.directions[k], z, sign * size, threshold, area)
-            keep = out.keep
-            plausible = float(keep.float().mean())
-            if keep.any():
-                on_bg, on_fg = _change(out.images[keep], out.shifted[keep], out.masks[keep])
-                left = brightness(out.shifted[keep]) * (1 - out.masks[keep])
-                bg_left = float(left.sum() / (1 - out.masks[keep]).sum().clamp_min(1))
-                bg_change, fg_change = float(on_bg.mean()), float(on_fg.mean())
-            else:
-                bg_change = fg_change = 0.0
-                bg_left = 1.0
-            row = {"direction": k, "label": bank.labels[k], "source": bank.source[k], "shift": round(sign * size, 4),
-                   "plausible": round(plausible, 3), "bg_change": round(bg_change, 4),
-                   "fg_change": round(fg_change, 4), "bg_left": round(bg_left, 4),
-                   "score": round(plausible * max(0.0, bg_change - fg_change), 4)}
-            if best is None or row["score"] > best["score"]:
-                best = row
-        rows.append(best)
+        _, stats = best_sign(generator, bank, k, z, shift, threshold, area)
+        rows.append({"direction": k, "label": bank.labels[k], "source": bank.source[k], **stats})
     return sorted(rows, key=lambda r: -r["score"])
 
 

@@ -29,6 +29,7 @@ import traitlets
 
 from ..animation import save_gif, save_mp4, traversal_video
 from ..directions import DirectionBank, pca, sefa
+from ..directions.background import THRESHOLD, best_sign
 from ..directions.describe import suggest_labels
 from ..directions.discovery import DEFORMATORS, DiscoveryTrainer
 from ..frames import encode, grid_columns, grid_tile, png_bytes
@@ -40,6 +41,8 @@ from .values import Refused
 
 AUTO_LABEL = re.compile(r"^(sefa|discovery|pc|pca|random|axis|direction|coordinate) \d+$")
 THUMB_SHIFTS = 5
+MASK_STEPS = 5  # traversal frames of a mask preview, from the sample to the shifted image
+MAX_MASK_SAMPLES = 16
 EXPORT_INLINE_BYTES = 20 << 20  # exports up to this size also go to the browser (download link, preview)
 
 
@@ -234,7 +237,7 @@ class Explorer(anywidget.AnyWidget):
                 "select", "set_pad", "run_sefa", "run_pca", "discover", "cancel", "apply", "discard", "undo",
                 "label", "star", "note", "hide", "set_layers", "accept_suggestion", "request_suggestions",
                 "request_thumbnails", "export_grid", "export_gif", "export_mp4", "export_bank", "set_export_name",
-                "refresh", "add_image", "remove_image")
+                "refresh", "add_image", "remove_image", "mask_preview")
 
     def _command(self, cid: Any, name: str, args: dict) -> None:
         """A button or a typed value from the front-end: run the public method; a refusal or error goes to the
@@ -693,6 +696,47 @@ class Explorer(anywidget.AnyWidget):
             rows.append({"k": k, "shifts": self.thumbnail_shifts(k), "samples": n})
         self.send({"type": "thumbs", "rows": rows}, buffers=buffers)
 
+    # ------------------------------------------------------------ mask preview
+    def mask_preview(self, k: Any = None, shift: Any = None, threshold: Any = THRESHOLD,
+                     samples: Any = None) -> dict[str, Any]:
+        """Does direction k (default: the selected one) remove the background? The discovery paper's saliency
+        test (``directions.background``): the shown samples are shifted both ways by ``shift`` (default: 5
+        standard deviations of the latents along k), the sign that changes the background most relative to the
+        object is kept, and the shifted images' brightness above ``threshold`` is each sample's foreground mask;
+        masks of implausible size (outside 2-50% of the image) are marked as discarded. ``samples`` (default:
+        those shown, at most 16) are the first of the shown latents.
+
+        Returns ``k``, ``shift`` (signed), ``threshold``, ``stats`` (plausible, bg_change, fg_change, bg_left,
+        score), ``traversal`` (N, 5, H, W, C) uint8 from each sample to its shifted image, ``masks`` (N, H, W)
+        bool, ``keep`` (N,) bool and ``image``, the sheet shown under the direction's row in the Label tab (per
+        sample: the traversal, the mask, the sample with its background dimmed)."""
+        idx = self.selected if k is None else self.bank._index(int(k))
+        size = None if shift is None else values.number(shift, "mask shift", 0.0, values.MAX_RANGE, above=True)
+        cut = values.number(threshold, "mask threshold", 0.0, 1.0, above=True)
+        if cut >= 1:
+            raise Refused(f"mask threshold must be a brightness above 0 and below 1, got {cut:g}")
+        n = min(len(self.z), MAX_MASK_SAMPLES) if samples is None else values.whole(samples, "mask samples", 1,
+                                                                                     MAX_MASK_SAMPLES)
+        with self._lock:
+            z = self.z[:n] if len(self.z) >= n else self.generator.sample_latents(n, self.seed)
+            out, stats = best_sign(self.generator, self.bank, idx, z, size, cut)
+            steps = np.linspace(0.0, stats["shift"], MASK_STEPS).round(6).tolist()
+            frames = render_traversals(self.generator, self.bank, z, [idx], steps)[0]  # (N, S, H, W, C)
+        masks = out.masks.bool().cpu().numpy()
+        keep = out.keep.cpu().numpy()
+        sheet = mask_sheet(frames, masks, keep)
+        h, w = frames.shape[2:4]
+        self.send({"type": "masks", "k": idx, "shift": stats["shift"], "threshold": cut, "stats": stats,
+                   "columns": [f"{s:+.3g}" for s in steps] + ["mask", "cut-out"], "kept": keep.tolist()},
+                  buffers=[png_bytes(fit_cells(sheet, 56, h, w))])
+        verdict = "looks like background removal" if stats["score"] >= 0.1 and stats["plausible"] >= 0.5 else (
+            "does not look like background removal")
+        self._say(f"masks of direction {idx} at shift {stats['shift']:+.3g}: {verdict} (background change "
+                  f"{stats['bg_change']:.2f} vs object {stats['fg_change']:.2f}; {int(keep.sum())}/{n} masks of "
+                  "plausible size)", "ok")
+        return {"k": idx, "shift": stats["shift"], "threshold": cut, "stats": stats, "traversal": frames,
+                "masks": masks, "keep": keep, "image": sheet}
+
     # ------------------------------------------------------------ methods: proposals
     def _propose(self, method: str, bank: DirectionBank, complete: bool = True, summary: str = "") -> Proposal:
         proposal = Proposal(self._next_id, method, bank, complete, summary)
@@ -963,3 +1007,16 @@ def fit_cells(image: np.ndarray, cell: int, h: int, w: int) -> np.ndarray:
                                      Image.LANCZOS))
     zoom = max(1, cell // side)
     return np.asarray(img.resize((img.width * zoom, img.height * zoom), Image.NEAREST))
+
+
+def mask_sheet(frames: np.ndarray, masks: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """One RGB sheet for a mask preview: a row per sample with its traversal frames (N, S, H, W, C), its mask
+    (white; red when the size filter discards it) and the sample with the background dimmed to a quarter."""
+    n, s, h, w, c = frames.shape
+    rgb = np.repeat(frames, 3, axis=-1) if c == 1 else frames
+    m = masks[..., None]
+    color = np.where(keep[:, None, None, None], np.array([255, 255, 255]), np.array([230, 60, 60])).astype(np.uint8)
+    mask_img = np.where(m, color, 0).astype(np.uint8)
+    cut = np.where(m, rgb[:, 0], rgb[:, 0] // 4).astype(np.uint8)
+    cells = np.concatenate([rgb, mask_img[:, None], cut[:, None]], axis=1)  # (N, S + 2, H, W, 3)
+    return grid_tile(cells.reshape(n * (s + 2), h, w, 3), columns=s + 2)
