@@ -198,16 +198,84 @@ def cmd_quality(args) -> None:
 
 
 def cmd_discover(args) -> None:
+    import os
+
+    if args.nproc_per_node < 1:
+        raise ValueError(f"--nproc-per-node must be at least 1, got {args.nproc_per_node}")
+    if "TORCHELASTIC_RUN_ID" in os.environ or ("RANK" in os.environ and "WORLD_SIZE" in os.environ):
+        _discover_rank(args)  # started by torchrun (this machine is one of several, or torchrun on one)
+        return
+    if args.nproc_per_node > 1:
+        _discover_launch(args)
+        return
     from .directions import discover
 
     g = _generator(args)
     bank = discover(g, k=args.k, steps=args.steps, deformator=args.deformator, batch_size=args.batch_size,
                     lr=args.lr, seed=args.seed, checkpoint=args.checkpoint, progress=True)
+    _discover_summary(args, bank)
+    print(f"saved {bank.save(args.out)}")
+
+
+def _discover_summary(args, bank) -> None:
     last = bank.info["history"][-1]
-    print(f"{len(bank)} {args.deformator} directions after {bank.info['steps']} steps: "
+    ranks = bank.info.get("world_size", 1)
+    batch = (f", global batch {bank.info['batch_size']} = {ranks} ranks x {bank.info['per_rank_batch']}"
+             if ranks > 1 else "")
+    stopped = "" if bank.info["complete"] else " (stopped early)"
+    print(f"{len(bank)} {args.deformator} directions after {bank.info['steps']} steps{stopped}{batch}: "
           f"train accuracy {last['accuracy']:.3f} (chance: 1/{len(bank)} = {1 / len(bank):.3f}), "
           f"shift error {last['shift_error']:.2f}")
-    print(f"saved {bank.save(args.out)}")
+
+
+def _discover_job(args, out: str):
+    from .directions.discovery.distributed import DiscoveryJob
+
+    return DiscoveryJob(model=args.model, out=out, steps=args.steps, family=args.family, device=args.device,
+                        options=parse_options(args.option), checkpoint=args.checkpoint, progress=True,
+                        trainer={"k": args.k, "deformator": args.deformator, "batch_size": args.batch_size,
+                                 "lr": args.lr, "seed": args.seed}, stop_on_sigint=True)
+
+
+def _discover_rank(args) -> None:
+    """One rank under torchrun: rank 0 saves the bank and prints the summary."""
+    from .directions import DirectionBank
+    from .directions.discovery.distributed import run_worker
+
+    saved = run_worker(_discover_job(args, args.out))
+    if saved is not None:
+        _discover_summary(args, DirectionBank.load(saved))
+        print(f"saved {saved}")
+
+
+def _discover_launch(args) -> None:
+    """``--nproc-per-node N`` on one machine: torchrun's Python API starts N workers on 127.0.0.1. Ctrl-C
+    stops every rank cleanly after the current step (rank 0 saves the bank); a second Ctrl-C aborts."""
+    import os
+    import signal
+
+    from .directions import DirectionBank
+    from .directions.discovery.distributed import DistributedRunError, _launch
+
+    job = _discover_job(args, args.out)
+    os.environ["TORCHELASTIC_SIGNALS_TO_HANDLE"] = "SIGTERM,SIGHUP,SIGQUIT"  # SIGINT: ours (below), not abort
+    pressed = []
+
+    def on_interrupt(signum, frame):
+        if pressed:
+            raise KeyboardInterrupt
+        pressed.append(True)
+        print("\nstopping every rank after the current step (Ctrl-C again to abort)", file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        _launch(job, args.nproc_per_node)
+    except DistributedRunError as exc:
+        raise SystemExit(f"error: {exc}") from exc
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    _discover_summary(args, DirectionBank.load(job.out))
+    print(f"saved {job.out}")
 
 
 def cmd_rca(args) -> None:
@@ -312,11 +380,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=2000)
     p.add_argument("--deformator", default="ortho", choices=["linear", "unit-norm", "ortho", "random", "coordinate"])
     p.add_argument("-k", type=int, default=None, help="number of directions (default: the latent size)")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=32,
+                   help="pairs per step per process (the global batch is nproc x this; default: 32)")
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--checkpoint", help="resume from / save to this file")
+    p.add_argument("--checkpoint", help="resume from / save to this file (resumes on any number of processes "
+                   "with the same global batch)")
     p.add_argument("--out", default="bank.gxb")
+    p.add_argument("--nproc-per-node", type=int, default=1, metavar="N",
+                   help="train on N processes of this machine with DistributedDataParallel (one per GPU, or gloo "
+                   "on CPU); several machines: torchrun --nnodes M --nproc-per-node N -m ganexplorer discover ...")
 
     p = command("rca", cmd_rca, "RCA table: learned vs random vs coordinate directions, same budget")
     p.add_argument("--steps", type=int, default=2000)
