@@ -38,7 +38,7 @@ def test_two_generator_calls_per_step_only_the_shifted_half_with_autograd(tiny):
     trainer._g.register_forward_hook(lambda m, i, o: calls.append((len(o), o.requires_grad)))
     trainer.run(5, log_every=1, score_samples=1, progress=False,
                 callback=lambda step, m: per_step.append(len(calls)))
-    assert per_step == [2, 4, 6, 8, 10] and calls[:2] == [(32, False), (32, True)]
+    assert per_step == [2, 4, 6, 8, 10] and calls[:2] == [(8, False), (32, True)]  # 4 shifts per base image
 
 
 def test_cancel_returns_a_valid_incomplete_bank(tiny):

@@ -20,6 +20,7 @@ from ganexplorer.directions.discovery.reconstructors import (
     ResNetReconstructor,
     WideConvReconstructor,
 )
+from ganexplorer.directions.discovery.trainer import training_copy
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -121,13 +122,15 @@ def test_proj_trains_and_rca_uses_its_shifts(tiny):
 # ------------------------------------------------------------- benchmark fairness
 def test_reference_style_loop_computes_our_loss_on_the_same_batch(mnist):
     """Same G, A, R and batch: the benchmark's reference-style loss (two G calls, one-hot loop, one-hot @ A)
-    equals ours (one no-grad base call, one shifted call, a gather), and so do the gradients for A and R."""
+    equals ours (one no-grad base call for 8 base images, one shifted call, a gather), and so do the gradients
+    for A and R: the reference-style loop gets each of our 8 base latents repeated for its 4 pairs."""
     bench = _benchmark()
     trainer, loop = bench.same_r_pair(mnist, 16, seed=3)
     torch.manual_seed(1)
     z, index, eps = trainer.sample_batch(32)
+    assert len(z) == 8
     ours = trainer.batch_loss(z, index, eps)
-    theirs = loop.losses(z, index, eps, loop.one_hot(index, eps))
+    theirs = loop.losses(z.repeat_interleave(4, dim=0), index, eps, loop.one_hot(index, eps))
     assert torch.allclose(ours[0], theirs[0], atol=1e-5), (ours[0], theirs[0])
     assert torch.allclose(ours[1], theirs[1], atol=1e-5)
     assert torch.allclose(ours[2] * trainer.shift_weight, theirs[2], atol=1e-5)
@@ -158,13 +161,49 @@ def test_base_half_without_autograd_and_shared_base_images(tiny):
     trainer._g.register_forward_hook(lambda m, i, o: seen.append((len(o), o.requires_grad)))
     trainer.run(2, log_every=1, score_samples=1, progress=False)
     assert seen[:4] == [(8, False), (32, True)] * 2  # 8 base images without autograd, 32 shifted with
-    fixed = DiscoveryTrainer(tiny, k=4, deformator="random", seed=0)
+    fixed = DiscoveryTrainer(tiny, k=4, deformator="random", seed=0, shifts_per_latent=1)
     seen.clear()
     fixed._g.register_forward_hook(lambda m, i, o: seen.append((len(o), o.requires_grad)))
     fixed.run(2, log_every=1, score_samples=1, progress=False)
     assert seen[:2] == [(64, False)] * 2  # fixed A: one batched call for both halves, no autograd
     z, index, eps = trainer.sample_batch(32)
     assert len(z) == 8 and len(index) == len(eps) == 32
+
+
+def test_four_shifts_per_base_image_by_default_capped_by_the_batch(tiny):
+    z, index, eps = DiscoveryTrainer(tiny, k=4, seed=0).sample_batch(32)
+    assert len(z) == 8 and len(index) == len(eps) == 32
+    small = DiscoveryTrainer(tiny, k=4, seed=0, batch_size=2)
+    assert small.shifts_per_latent == 2 and len(small.sample_batch(2)[0]) == 1
+    assert DiscoveryTrainer(tiny, k=4, seed=0, shifts_per_latent=1).sample_batch(32)[0].shape == (32, 8)
+
+
+def test_training_copy_folds_batch_norms_and_renders_the_same_images(mnist):
+    copy = training_copy(mnist.module)
+    convs = [m for m in copy.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+    body = list(copy.body)
+    assert not any(isinstance(a, (nn.Conv2d, nn.ConvTranspose2d)) and isinstance(b, nn.BatchNorm2d)
+                   for a, b in zip(body, body[1:]))  # every conv + batch norm pair became one layer
+    assert len(convs) == 3 and all(c.bias is not None for c in convs)
+    z = torch.randn(16, 64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected = mnist.module(z)
+        assert (copy(z) - expected).abs().max() < 1e-5
+        assert (training_copy(mnist.module, channels_last=False)(z) - expected).abs().max() < 1e-5
+    assert not any(p.requires_grad for p in copy.parameters())
+    live = training_copy(mnist.module.train())  # batch statistics: nothing may be folded
+    mnist.module.eval()
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in live.modules()) == 3
+
+
+def test_checkpoint_of_another_orthogonal_map_is_refused(tiny, tmp_path):
+    trainer = DiscoveryTrainer(tiny, k=4, seed=0)
+    trainer.run(2, checkpoint=tmp_path / "ck.pt", progress=False, score_samples=1)
+    state = torch.load(tmp_path / "ck.pt", weights_only=True)
+    del state["settings"]["orthogonal_map"]  # as written before the matrix-exponential map
+    torch.save(state, tmp_path / "old.pt")
+    with pytest.raises(ValueError, match="orthogonal_map"):
+        DiscoveryTrainer(tiny, k=4, seed=0).run(1, checkpoint=tmp_path / "old.pt", progress=False)
 
 
 def test_channels_last_copy_leaves_the_callers_generator_alone(mnist):
@@ -221,7 +260,7 @@ def test_cpu_out_of_memory_shrinks_the_micro_batch():
     assert trainer.micro_batch == 8 and bank.info["steps"] == 3 and bank.info["batch_size"] == 32
     hopeless = DiscoveryTrainer(Generator(_SmallMemory(1), device="cpu", name="tiny-memory"), k=4, seed=0,
                                 channels_last=False)
-    hopeless.generator.module.limit = 0  # after the size probe: not even one image fits
+    hopeless._g.limit = 0  # the training copy, after the size probe: not even one image fits
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with pytest.raises(MemoryError, match="not enough CPU memory .* even one pair at a time"):

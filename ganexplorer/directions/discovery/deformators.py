@@ -7,7 +7,10 @@
   initialised 0.1 * N(0, 1), and the output rescaled to norm |eps|: shift = |eps| (eps a_k + b) / |eps a_k + b|.
   Because of the bias, a shift by -eps is not the mirror of +eps and a small shift leans towards b; the bank
   stores the large-|eps| limit a_k / |a_k|. ``unit-norm`` is the same constraint without that ambiguity.
-- ``ortho``: orthonormal columns for any K <= d, via torch's ``parametrizations.orthogonal``.
+- ``ortho``: orthonormal columns for any K <= d, via torch's ``parametrizations.orthogonal`` with the matrix
+  exponential map (the reference's expm(L - L^T), which needs K = d; torch embeds a d x K matrix in a d x d one).
+  It is also faster than torch's default for non-square matrices (Householder products): 1.5 vs 2.1 ms per
+  step for d = 64, K = 32 on one CPU thread.
 - ``random`` / ``coordinate``: fixed baselines (a random orthonormal A; the latent axes), never trained.
 """
 
@@ -58,7 +61,7 @@ class Deformator(nn.Module):
         else:
             self.linear = nn.Linear(k, latent_dim, bias=False)  # weight (d, k): columns are directions
             if kind == "ortho":
-                parametrizations.orthogonal(self.linear, "weight")
+                parametrizations.orthogonal(self.linear, "weight", orthogonal_map="matrix_exp")
                 self.linear.weight = init.T
             else:
                 with torch.no_grad():

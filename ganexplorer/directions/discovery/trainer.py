@@ -4,8 +4,9 @@ G(z), G(z + eps A e_k), which direction k moved and by how much.
 Why it is fast (vs the reference, measured in ``benchmarks/discovery.py``): G is frozen (no weight gradients);
 the base half G(z) is rendered without autograd (only the shifted half needs gradients through G to reach A);
 shifts are a gather, not a Python loop; metrics accumulate on the device and are read once every ``log_every``
-steps; fixed-A baselines render both halves in one batched call without autograd. Optional levers:
-``shifts_per_latent`` (several shifts reuse one base image) and ``compile``.
+steps; fixed-A baselines render both halves in one batched call without autograd; four shifts reuse each base
+image (``shifts_per_latent``); on CPU a small G runs as a private copy with its batch norms folded. Optional:
+``compile``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from ...files import atomic_write
 from ..bank import DirectionBank
@@ -35,6 +38,27 @@ MAX_SHIFT_SCALE = 1000.0
 #: Steps to convergence measured on the zoo's 32 px generators (notebook 03: RCA-vs-steps curves, K = 32,
 #: batch 32), by learning rate; the reference trains 1e5 steps at lr 1e-4.
 CONVERGED_STEPS = {1e-3: 3000, 1e-4: 100_000}
+#: Shifted images per base image G(z) unless told otherwise (capped by the batch size).
+DEFAULT_SHIFTS_PER_LATENT = 4
+
+
+def training_copy(module: nn.Module, channels_last: bool = True) -> nn.Module:
+    """A private, frozen copy of a small generator for CPU training: every batch norm that follows a convolution
+    inside a ``Sequential`` is folded into it (in eval mode a batch norm is a fixed affine map, so the image is
+    the same up to float rounding and two layers' work, forward and backward, become one), and with
+    ``channels_last`` its weights are channels-last (CPU transposed convolutions then skip a layout copy per
+    layer). A module in training mode is copied without folding (its batch norms use batch statistics)."""
+    copied = copy.deepcopy(module).requires_grad_(False)
+    if not copied.training:
+        for seq in [m for m in copied.modules() if isinstance(m, nn.Sequential)]:
+            names = list(seq._modules)
+            for first, second in zip(names, names[1:]):
+                conv, norm = seq._modules[first], seq._modules[second]
+                if type(conv) in (nn.Conv2d, nn.ConvTranspose2d) and type(norm) is nn.BatchNorm2d \
+                        and norm.track_running_stats and norm.running_mean is not None:
+                    seq._modules[first] = fuse_conv_bn_eval(conv, norm, transpose=type(conv) is nn.ConvTranspose2d)
+                    seq._modules[second] = nn.Identity()
+    return copied.to(memory_format=torch.channels_last) if channels_last else copied
 
 
 class DiscoveryStopped(FloatingPointError):
@@ -77,18 +101,20 @@ class DiscoveryTrainer:
     Use ``discover()`` for the one-call version; keep a trainer to reuse R (for ``rca``) or to resume.
     Defaults are the reference's: K = d, batch 32, eps = 6 U[-1, 1] with |eps| >= 0.5, loss CE + 0.25 |eps_hat -
     eps|, Adam lr 1e-4 for A and R, the reference's LeNet R for 32-64 px images and ResNet-18 above.
-    ``shifts_per_latent`` > 1 pairs each base image G(z) with that many shifted ones (fewer generator calls;
-    every pair keeps the same distribution, so the loss is unchanged in expectation). ``deformator_lr``: A's own
-    learning rate (the reference has one for A and one for R; both default to ``lr``). ``channels_last``
-    (default on) stores R's activations channels-last, and on CPU also a private channels-last copy of a small G
-    (up to 20M parameters), which makes its transposed convolutions faster. ``compile`` wraps G and R in
-    ``torch.compile``.
+    ``shifts_per_latent`` (default 4, at most the batch) pairs each base image G(z) with that many shifted ones:
+    a quarter of the base renders, and every pair keeps the same distribution, so the loss is unchanged in
+    expectation (RCA-vs-steps curves with 1 and 4 match: ``benchmarks/discovery.py``); 1 is the reference's.
+    ``deformator_lr``: A's own learning rate (the reference has one for A and one for R; both default to ``lr``).
+    On CPU a small G (up to 20M parameters) is trained through a private ``training_copy`` (batch norms folded
+    into the convolutions); ``channels_last`` (default on) makes that copy channels-last, and on a GPU stores R's
+    activations channels-last. ``compile`` wraps G and R in ``torch.compile`` (pays only for long runs: measured
+    cold start in ``benchmarks/discovery.py``).
     """
 
     def __init__(self, generator, k: int | None = None, deformator: str = "ortho", batch_size: int = 32,
                  shift_scale: float = 6.0, min_shift: float = 0.5, shift_weight: float = 0.25, lr: float = 1e-4,
                  reconstructor: str = "auto", seed: int | None = None, micro_batch: int | None = None,
-                 amp: bool | None = None, compile: bool = False, shifts_per_latent: int = 1,
+                 amp: bool | None = None, compile: bool = False, shifts_per_latent: int | None = None,
                  channels_last: bool | None = None, deformator_lr: float | None = None):
         d = generator.latent_dim
         k = d if k is None else k
@@ -103,6 +129,8 @@ class DiscoveryTrainer:
         _check_number("lr", lr, 0, 10, low_open=True)
         if deformator_lr is not None:
             _check_number("deformator_lr", deformator_lr, 0, 10, low_open=True)
+        if shifts_per_latent is None:
+            shifts_per_latent = min(DEFAULT_SHIFTS_PER_LATENT, batch_size)
         _check_number("shifts_per_latent", shifts_per_latent, 1, batch_size, integer=True)
         if deformator not in DEFORMATORS:
             raise ValueError(f"unknown deformator {deformator!r}: choose one of {DEFORMATORS}")
@@ -118,6 +146,8 @@ class DiscoveryTrainer:
                          "reconstructor": reconstructor, "seed": seed}
         if shifts_per_latent != 1:
             self.settings["shifts_per_latent"] = shifts_per_latent
+        if deformator == "ortho":  # a checkpoint of another map stores another parameter: refused on resume
+            self.settings["orthogonal_map"] = "matrix_exp"
         if deformator_lr is not None:
             self.settings["deformator_lr"] = deformator_lr
         if seed is not None:
@@ -127,12 +157,11 @@ class DiscoveryTrainer:
         self.reconstructor = make_reconstructor(reconstructor, channels, max(height, width), k).to(self.device)
         self.channels_last = True if channels_last is None else bool(channels_last)
         g_module = generator.module
-        if self.channels_last:
+        if self.channels_last and self.device.type == "cuda":
+            # channels-last pays for R on GPUs; on CPU it slows the LeNet's few-channel convs (measured)
             self.reconstructor = self.reconstructor.to(memory_format=torch.channels_last)
-            if self.device.type == "cpu" and sum(p.numel() for p in g_module.parameters()) <= 20_000_000:
-                # CPU transposed convs skip a layout copy per layer with channels-last weights; a private copy
-                # (small generators only) leaves the caller's module exactly as it was
-                g_module = copy.deepcopy(g_module).requires_grad_(False).to(memory_format=torch.channels_last)
+        if self.device.type == "cpu" and sum(p.numel() for p in g_module.parameters()) <= 20_000_000:
+            g_module = training_copy(g_module, self.channels_last)  # the caller's module stays exactly as it was
         groups = [{"params": list(self.reconstructor.parameters())}]
         if self.deformator.trainable:
             groups.append({"params": list(self.deformator.parameters()), "lr": deformator_lr or lr})
@@ -158,7 +187,7 @@ class DiscoveryTrainer:
 
     def _reconstruct(self, base: torch.Tensor, shifted: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         pairs = torch.cat([base, shifted], dim=1)
-        if self.channels_last:
+        if self.channels_last and self.device.type == "cuda":
             pairs = pairs.contiguous(memory_format=torch.channels_last)
         return self._r(pairs)
 
