@@ -579,7 +579,7 @@ function render({ model, el }) {
   sections.label.append(
     h("div", { class: "gx-gallery-bar" }, ...filterButtons, galleryCount),
     h("div", { class: "gx-keys" }, ["Keys:", "↑/↓ move", "Enter name it (Enter saves, goes on)", "a accept suggestion",
-      "s star", "h hide", "n notes", "Esc back"].map((t) => t.replaceAll(" ", "\u00a0")).join(" · ")),
+      "s star", "h hide", "m masks", "n notes", "Esc back"].map((t) => t.replaceAll(" ", "\u00a0")).join(" · ")),
     gallery);
   const thumbs = new Map(); // k -> {url, shifts, key}
   const rowEls = new Map();
@@ -623,11 +623,15 @@ function render({ model, el }) {
       "aria-label": `layers of direction ${k}`, title: "Which layers this direction moves" }) : null;
     if (layers) layers.addEventListener("change", () => cmd("set_layers", { k, layers: layers.value }, () => { layers.value = model.get("directions")[k].layers; }));
     const score = d.score === null || d.score === undefined ? "" : h("span", { class: "gx-score", title: "score" }, fmt(d.score));
+    const maskBtn = h("button", { class: "gx-mask-btn", title: "Mask preview (m): does this direction remove the background? Shift the samples along it and threshold the shifted images into foreground masks",
+      "aria-label": `mask preview of direction ${k}`, onclick: () => askMasks(k, maskBtn) }, "masks");
+    const maskBox = h("div", { class: "gx-mask-box", "aria-label": `mask preview of direction ${k}` });
+    if (maskPreviews.has(k)) fillMasks(maskBox, maskPreviews.get(k));
     const row = h("div", { class: `gx-grow gx-grow-${k}${model.get("selected") === k ? " gx-current" : ""}${d.hidden ? " gx-hidden-dir" : ""}`,
       tabindex: "0", "data-k": String(k), "aria-label": `direction ${k}: ${d.label}` },
       h("div", { class: "gx-grow-head" }, h("span", { class: "gx-idx" }, `#${k}`), name, star, hide, score),
-      h("div", { class: "gx-grow-head" }, suggestion, layers ? field("layers", layers) : ""),
-      thumbBox, notes);
+      h("div", { class: "gx-grow-head" }, suggestion, layers ? field("layers", layers) : "", maskBtn),
+      thumbBox, maskBox, notes);
     row.addEventListener("focusin", () => { if (model.get("selected") !== k) cmd("select", { k }); });
     row._gxKey = (e) => rowKey(e, k, row);
     return row;
@@ -639,6 +643,38 @@ function render({ model, el }) {
         ...t.shifts.map((s) => h("span", {}, (s > 0 ? "+" : "") + fmt(s, 2)))));
     const img = box.firstChild;
     img.addEventListener("load", () => { box.lastChild.style.width = `${img.clientWidth}px`; });
+  }
+
+  // Mask preview: the direction's traversal towards the sign that darkens the background, the thresholded masks
+  // (red: discarded by the size filter) and the sample with its background dimmed; Python's mask_preview(k).
+  const maskPreviews = new Map(); // k -> {url, msg}
+  function askMasks(k, button) {
+    const box = rowEls.get(k)?.querySelector(".gx-mask-box");
+    if (box && !maskPreviews.has(k)) box.replaceChildren(h("div", { class: "gx-keys" }, "computing masks…"));
+    cmd("mask_preview", { k }, () => { if (box && !maskPreviews.has(k)) box.replaceChildren(); }, button);
+  }
+  function fillMasks(box, p) {
+    const s = p.msg.stats;
+    const kept = p.msg.kept.filter(Boolean).length;
+    const good = s.score >= 0.1 && s.plausible >= 0.5;
+    box.replaceChildren(
+      h("div", { class: `gx-mask-verdict ${good ? "gx-run-done" : "gx-keys"}` },
+        `shift ${p.msg.shift > 0 ? "+" : ""}${fmt(p.msg.shift, 2)} · background change ${fmt(s.bg_change, 2)} vs object ${fmt(s.fg_change, 2)} · ${kept}/${p.msg.kept.length} masks plausible`,
+        good ? " · looks like background removal" : ""),
+      h("img", { src: p.url, alt: `mask preview of direction ${p.msg.k}` }),
+      h("div", { class: "gx-shift-labels gx-mask-labels", style: `grid-template-columns: repeat(${p.msg.columns.length}, 1fr)` },
+        ...p.msg.columns.map((c) => h("span", {}, c))));
+    const img = box.querySelector("img");
+    img.addEventListener("load", () => { box.lastChild.style.width = `${img.clientWidth}px`; });
+  }
+  function onMasks(msg, buffers) {
+    const old = maskPreviews.get(msg.k);
+    if (old) URL.revokeObjectURL(old.url);
+    const p = { url: URL.createObjectURL(new Blob([bytesOf(buffers[0])], { type: "image/png" })), msg };
+    maskPreviews.set(msg.k, p);
+    const box = rowEls.get(msg.k)?.querySelector(".gx-mask-box");
+    if (box) fillMasks(box, p);
+    gallery.dataset.masks = String(maskPreviews.size);
   }
 
   function commitName(k, input, advance) {
@@ -670,6 +706,7 @@ function render({ model, el }) {
     else if (key === "a") cmd("accept_suggestion", { k });
     else if (key === "s") cmd("star", { k, starred: !d.starred });
     else if (key === "h") cmd("hide", { k, hidden: !d.hidden });
+    else if (key === "m") askMasks(k, row.querySelector(".gx-mask-btn"));
     else if (key === "n") { const t = row.querySelector(".gx-notes"); t.hidden = false; t.focus(); }
     else return;
     e.preventDefault();
@@ -764,7 +801,11 @@ function render({ model, el }) {
     const ks = msg.k === undefined ? [...thumbs.keys()] : [msg.k];
     for (const k of ks) { const t = thumbs.get(k); if (t) URL.revokeObjectURL(t.url); thumbs.delete(k); requested.delete(k); }
     if (msg.k === undefined) asked.clear();
+    for (const k of (msg.k === undefined ? [...maskPreviews.keys()] : [msg.k])) {
+      const p = maskPreviews.get(k); if (p) URL.revokeObjectURL(p.url); maskPreviews.delete(k);
+    }
     gallery.dataset.thumbs = String(thumbs.size);
+    gallery.dataset.masks = String(maskPreviews.size);
     if (currentTab === "label") renderGallery();
   }
 
@@ -826,6 +867,7 @@ function render({ model, el }) {
       resolve(performance.now() - t0);
     } else if (msg.type === "thumbs") onThumbs(msg, buffers);
     else if (msg.type === "thumbs-stale") staleThumbs(msg);
+    else if (msg.type === "masks") onMasks(msg, buffers);
     else if (msg.type === "file") {
       const old = files.get(msg.path);
       if (old) URL.revokeObjectURL(old);
@@ -884,6 +926,7 @@ function render({ model, el }) {
     if (observer) observer.disconnect();
     resizer.disconnect();
     for (const t of thumbs.values()) URL.revokeObjectURL(t.url);
+    for (const p of maskPreviews.values()) URL.revokeObjectURL(p.url);
     for (const url of files.values()) URL.revokeObjectURL(url);
   };
 }

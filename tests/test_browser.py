@@ -34,6 +34,9 @@ NOTEBOOKS = {
     "big.ipynb": ["import ganexplorer as gx\nG = gx.load_generator('mnist')\n"
                   "ex = gx.Explorer(G, bank=gx.sefa(G, k=64), bank_path='big.gxb')\nex", READY],
     "nb7.ipynb": ["import ganexplorer as gx\nex = gx.Explorer('shapes', bank_path='nb7.gxb', samples=3)\nex", READY],
+    "masks.ipynb": ["import torch\nimport ganexplorer as gx\nfrom ganexplorer.data.scenes import SceneRenderer\n"
+                    "G = gx.Generator(SceneRenderer(), name='scenes-renderer')\n"
+                    "ex = gx.Explorer(G, bank=gx.DirectionBank(torch.eye(18)), samples=4)\nex", READY],
     "stylegan.ipynb": ["import torch\nimport ganexplorer as gx\n"
                        "from ganexplorer.generators.stylegan2 import StyleGAN2Generator\ntorch.manual_seed(0)\n"
                        "G = gx.Generator(StyleGAN2Generator(resolution=1024), name='stylegan2-1024')\n"
@@ -114,6 +117,11 @@ def test_every_control_fits_the_window(browser, lab, window):
     for tab in ("explore", "find", "label", "export"):
         page.locator(f".gx-tab-{tab}").click()
         time.sleep(0.8)
+        if tab == "label":  # with a mask preview open under the first direction
+            page.locator(".gx-grow-0 .gx-mask-btn").click()
+            page.wait_for_function("() => document.querySelector('.gx-grow-0 .gx-mask-box img')?.naturalWidth > 0",
+                                   timeout=30000)
+            time.sleep(0.3)
         box = page.evaluate(LAYOUT)
         assert not box["outside"], (window, tab, box)
         assert box["hscroll"] == [0, 0], (window, tab, box)
@@ -325,4 +333,37 @@ def test_a_drag_on_a_1024px_stylegan2_shows_previews_then_the_full_frame(browser
     first_preview = next(i for i, q in enumerate(seen) if q[0] == "preview")
     assert seen[-1] == ["full", 1024] and seen[first_preview][1] < 1024, seen
     assert page.locator(".gx-quality").inner_text() == ""
+    shutdown(page)
+
+
+MASK_BOX = """(k) => {
+  const box = document.querySelector(`.gx-grow-${k} .gx-mask-box`);
+  const img = box.querySelector('img');
+  return {text: box.innerText, img: img ? [img.naturalWidth, img.naturalHeight, img.clientWidth] : null,
+          labels: box.querySelectorAll('.gx-mask-labels span').length};
+}"""
+
+
+def test_mask_preview_finds_the_known_background_direction(browser, lab):
+    """The scenes renderer as a generator: coordinate 6 is the background's brightness, a known answer."""
+    page = open_notebook(browser, lab, "masks.ipynb")
+    page.locator(".gx-tab-label").click()
+    page.locator(".gx-grow-6 .gx-mask-btn").click()
+    page.wait_for_function("() => document.querySelector('.gx-grow-6 .gx-mask-box img')?.naturalWidth > 0",
+                           timeout=30000)
+    box = page.evaluate(MASK_BOX, 6)
+    assert "looks like background removal" in box["text"] and "4/4 masks plausible" in box["text"], box
+    assert box["labels"] == 7 and box["img"][0] > box["img"][1] and box["img"][2] > 0, box  # 5 steps, mask, cut-out
+    page.locator(".gx-grow-0").focus()  # the key m on a focused row; an object direction is no background direction
+    page.keyboard.press("m")
+    page.wait_for_function("() => document.querySelector('.gx-grow-0 .gx-mask-box img')?.naturalWidth > 0",
+                           timeout=30000)
+    text = page.evaluate(MASK_BOX, 0)["text"]
+    assert "background change" in text and "looks like background removal" not in text, text
+    layout = page.evaluate(LAYOUT)
+    assert not layout["outside"] and layout["hscroll"] == [0, 0], layout
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.locator(".gx-grow-6").scroll_into_view_if_needed()
+    page.screenshot(path=str(SHOTS / "mask-preview.png"))
+    assert not page.gx_errors
     shutdown(page)

@@ -1,8 +1,11 @@
 """Judges: small nets trained on *real* data that score *generated* images.
 
 - ``digits``: a classifier of MNIST-5k digits (is a generated digit recognisable, and which one is it?);
-- ``factors``: a regressor of the procedural shapes' ground-truth factors (what does an image show?).
-Both ship as fp16 safetensors, retrained by ``ganexplorer train-judges``.
+- ``factors``: a regressor of the procedural shapes' ground-truth factors (what does an image show?);
+- ``scenes``: a regressor of the procedural scenes' factors (object and background); the angles and the hue are
+  circular there (an ellipse turned by 180 degrees, stripes turned by 180, hue 0 = hue 1), so the judge predicts
+  them as (cos, sin) pairs and ``decode_scene_factors`` turns its outputs back into factors in [0, 1].
+All ship as fp16 safetensors, retrained by ``ganexplorer train-judges``.
 """
 
 from __future__ import annotations
@@ -13,11 +16,32 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..data.scenes import SCENE_FACTORS, make_scenes
 from ..data.shapes import FACTORS, make_shapes
 from ..device import resolve_device
 from ..files import load_weights, read_header, save_weights
 
-JUDGES = ("digits", "factors")
+JUDGES = ("digits", "factors", "scenes")
+CIRCULAR = ("rotation", "hue", "gradient_angle", "texture_angle")  # scene factors whose ends meet
+_CIRC = [SCENE_FACTORS.index(n) for n in CIRCULAR]
+_LINEAR = [i for i in range(len(SCENE_FACTORS)) if i not in _CIRC]
+
+
+def encode_scene_factors(f: torch.Tensor) -> torch.Tensor:
+    """Scene factors (N, 18) in [0, 1] -> judge targets (N, 22): the linear factors, then (cos, sin) of each
+    circular one (a full turn over [0, 1])."""
+    angle = 2 * math.pi * f[:, _CIRC]
+    return torch.cat([f[:, _LINEAR], torch.cos(angle), torch.sin(angle)], 1)
+
+
+def decode_scene_factors(y: torch.Tensor) -> torch.Tensor:
+    """Judge outputs (N, 22) -> scene factors (N, 18) in [0, 1] (the inverse of ``encode_scene_factors``)."""
+    n_lin, n_circ = len(_LINEAR), len(_CIRC)
+    f = torch.empty(y.shape[0], len(SCENE_FACTORS), device=y.device, dtype=y.dtype)
+    f[:, _LINEAR] = y[:, :n_lin].clamp(0, 1)
+    angle = torch.atan2(y[:, n_lin + n_circ:], y[:, n_lin:n_lin + n_circ])
+    f[:, _CIRC] = (angle / (2 * math.pi)) % 1.0
+    return f
 
 
 def _conv_stack(in_ch: int, width: int) -> nn.Sequential:
@@ -73,6 +97,8 @@ def train_judge(name: str, steps: int = 2000, batch_size: int = 64, seed: int = 
         model = Judge(1, 10).to(dev)
     elif name == "factors":
         model = Judge(3, len(FACTORS)).to(dev)
+    elif name == "scenes":
+        model = Judge(3, len(SCENE_FACTORS) + len(CIRCULAR)).to(dev)
     else:
         raise ValueError(f"unknown judge {name!r}: choose one of {JUDGES}")
     opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-4)
@@ -82,9 +108,12 @@ def train_judge(name: str, steps: int = 2000, batch_size: int = 64, seed: int = 
         if name == "digits":
             idx = torch.randint(len(train_x), (batch_size,), generator=gen).to(dev)
             loss = F.cross_entropy(model(_jitter(train_x[idx], gen)), train_y[idx])
-        else:
+        elif name == "factors":
             x, f = make_shapes(batch_size, seed=int(torch.randint(2**31, (1,), generator=gen)), device=dev)
             loss = F.mse_loss(model(x), f)
+        else:
+            x, _, f = make_scenes(batch_size, seed=int(torch.randint(2**31, (1,), generator=gen)), device=dev)
+            loss = F.mse_loss(model(x), encode_scene_factors(f))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -94,9 +123,16 @@ def train_judge(name: str, steps: int = 2000, batch_size: int = 64, seed: int = 
         if name == "digits":
             score = {"heldout_accuracy": (model(images[held].to(dev)).argmax(1).cpu() == labels[held])
                      .float().mean().item()}
-        else:
+        elif name == "factors":
             x, f = make_shapes(2000, seed=seed + 12345, device=dev)
             score = {"heldout_r2": dict(zip(FACTORS, r2_score(model(x), f).tolist()))}
+        else:  # R^2 of the linear factors, and of the (cos, sin) pairs of the circular ones
+            x, _, f = make_scenes(2000, seed=seed + 12345, device=dev)
+            r2 = r2_score(model(x), encode_scene_factors(f)).tolist()
+            n_lin, n_circ = len(_LINEAR), len(_CIRC)
+            per = {SCENE_FACTORS[i]: r2[j] for j, i in enumerate(_LINEAR)}
+            per.update({SCENE_FACTORS[i]: (r2[n_lin + j] + r2[n_lin + n_circ + j]) / 2 for j, i in enumerate(_CIRC)})
+            score = {"heldout_r2": {name: per[name] for name in SCENE_FACTORS}}
     return model, score
 
 
