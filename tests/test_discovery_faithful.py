@@ -196,6 +196,23 @@ def test_training_copy_folds_batch_norms_and_renders_the_same_images(mnist):
     assert sum(isinstance(m, nn.BatchNorm2d) for m in live.modules()) == 3
 
 
+def test_refresh_batch_norm_gives_the_statistics_of_the_current_reconstructor(mnist):
+    trainer = DiscoveryTrainer(mnist, k=8, seed=0)
+    conv, norm = trainer.reconstructor.features[0], trainer.reconstructor.features[1]
+    norm.running_mean.fill_(100.0)  # stale statistics, as after a fast-moving R
+    norm.running_var.fill_(1e-3)
+    trainer.refresh_batch_norm(pairs=2048)
+    with torch.no_grad():  # independent estimate: the first conv's output on other fresh pairs, by hand
+        z, index, eps = trainer.sample_batch(1024)
+        base = mnist.module(z).repeat_interleave(4, dim=0)
+        shifted = mnist.module(z.repeat_interleave(4, dim=0) + trainer.deformator(index, eps))
+        h = conv(torch.cat([base, shifted], dim=1))
+    mean, var = h.mean((0, 2, 3)), h.var((0, 2, 3))
+    assert torch.allclose(norm.running_mean, mean, atol=0.02 + 0.05 * mean.abs().max())
+    assert torch.allclose(norm.running_var, var, rtol=0.1)
+    assert trainer.reconstructor.training  # left as it was
+
+
 def test_checkpoint_of_another_orthogonal_map_is_refused(tiny, tmp_path):
     trainer = DiscoveryTrainer(tiny, k=4, seed=0)
     trainer.run(2, checkpoint=tmp_path / "ck.pt", progress=False, score_samples=1)
