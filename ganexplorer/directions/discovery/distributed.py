@@ -33,6 +33,7 @@ import socket
 import tempfile
 import threading
 import uuid
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +50,16 @@ from .trainer import DiscoveryTrainer
 __all__ = ["CrossRankBatchNorm", "DistributedDiscovery", "DistributedDiscoveryTrainer", "DistributedRunError",
            "convert_batchnorm", "discover_distributed", "is_distributed", "launch_discovery", "run_worker",
            "shard_over"]
+
+
+# torch >= 2.11 marks torch.distributed.nn.functional deprecated in favour of the functional collectives, whose
+# all_reduce is differentiable only in recent versions; the old one is differentiable in every torch we support
+warnings.filterwarnings("ignore", message=r"torch\.distributed\.nn\.functional\.all_reduce is deprecated",
+                        category=FutureWarning)
+# DDP's argument that keeps buffers from being re-broadcast at every forward (renamed in recent torch)
+_NO_BUFFER_SYNC = ({"forward_sync_buffers": False}
+                   if "forward_sync_buffers" in inspect.signature(nn.parallel.DistributedDataParallel).parameters
+                   else {"broadcast_buffers": False})
 
 
 def is_distributed() -> bool:
@@ -192,7 +203,7 @@ class DistributedDiscoveryTrainer(DiscoveryTrainer):
         cuda = self.device.type == "cuda"
         self._ddp = nn.parallel.DistributedDataParallel(
             trained, device_ids=[self.device.index] if cuda and self.device.index is not None else None,
-            broadcast_buffers=False)  # BN statistics are global, so every rank's buffers stay equal
+            **_NO_BUFFER_SYNC)  # BN statistics are global, so every rank's buffers stay equal
         self._r = torch.compile(self._ddp) if bound.arguments["compile"] else self._ddp
 
     def sample_batch(self, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -208,6 +219,10 @@ class DistributedDiscoveryTrainer(DiscoveryTrainer):
         super()._train_step(local)
         dist.all_reduce(local)  # logged metrics are the global batch's, and a NaN stops every rank alike
         sums += local / self.world_size
+
+    def refresh_batch_norm(self, pairs: int = 2048) -> None:
+        """The base refresh with ``pairs`` split across ranks: each statistics batch is every rank's together."""
+        super().refresh_batch_norm(-(-pairs // self.world_size))
 
     def _shrink_micro_batch(self, exc: BaseException) -> None:
         # one rank halving its micro-batch alone would desynchronise the collectives: stop with advice instead
