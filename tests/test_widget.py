@@ -16,6 +16,7 @@ from PIL import Image
 pytest.importorskip("anywidget")
 
 from ganexplorer import DirectionBank, Explorer, sefa  # noqa: E402
+from ganexplorer.directions.describe import suggest_labels  # noqa: E402
 from ganexplorer.frames import encode, grid_tile  # noqa: E402
 
 
@@ -352,8 +353,40 @@ def test_suggestions_are_measured_and_accepted_as_shown(shapes, sent):
     ex._suggest_thread.join(120)
     shown = ex.directions[1]["suggestion"]
     assert shown and 0 <= ex.directions[1]["confidence"] <= 1
+    # what the gallery shows is describe's suggestion for that direction (the background worker uses n=8)
+    assert (shown, ex.directions[1]["confidence"]) == suggest_labels(shapes, ex.bank.select([1]), n=8)[0]
     command(ex, "accept_suggestion", k=1)
-    assert ex.bank.labels[1] == shown and (ex.directions[1]["named"] or shown.startswith("sefa"))
+    assert ex.bank.labels[1] == shown and ex.directions[1]["named"]
+
+
+class ProceduralShapes(torch.nn.Module):
+    """Latent i sets shapes factor i (x, y, scale, rotation, brightness, hue): every direction's effect is known."""
+
+    latent_dim = 6
+
+    def forward(self, z):
+        from ganexplorer.data.shapes import render_shapes
+
+        return render_shapes((0.5 + 0.12 * z).clamp(0.02, 0.98))
+
+
+def test_accepted_suggestions_name_known_directions_with_their_sign(sent, monkeypatch):
+    import ganexplorer.widget.explorer as explorer_module
+    from ganexplorer import Generator
+
+    g = Generator(ProceduralShapes(), device="cpu", name="procedural")
+    bank = DirectionBank(torch.tensor([[1.0, 0, 0, 0, 0, 0], [0, -1.0, 0, 0, 0, 0], [0, 0, 0, -1.0, 0, 0]]),
+                         shift_range=2.0)
+    ex = Explorer(g, bank=bank)
+    calls = []
+    original = explorer_module.suggest_labels
+    monkeypatch.setattr(explorer_module, "suggest_labels", lambda *a, **kw: calls.append(1) or original(*a, **kw))
+    label, confidence = ex.suggest(0)
+    assert (label, confidence) == suggest_labels(g, bank.select([0]), n=12)[0] and confidence > 0.9
+    assert ex.suggest(0) == (label, confidence) and len(calls) == 1  # measured once, then remembered
+    assert [ex.accept_suggestion(k) for k in range(3)] == ["moves right", "moves up", "rotates clockwise"]
+    assert ex.bank.labels == ["moves right", "moves up", "rotates clockwise"]
+    assert [d["label"] for d in ex.directions] == ex.bank.labels
 
 
 def test_exports_are_absolute_paths_sent_to_the_browser(tmp_path, mnist, sent, monkeypatch):
@@ -466,3 +499,110 @@ def test_select_and_resample(mnist, sent):
     ex.resample()
     assert 0 <= ex.seed <= 2**31 - 1
     torch.testing.assert_close(ex.z, mnist.sample_latents(1, ex.seed))
+
+
+def frame_tiles(sent) -> list[np.ndarray]:
+    return tiles(*last_frame(sent))
+
+
+def test_set_shifts_moves_several_directions_in_one_frame(mnist, sent):
+    ex = Explorer(mnist, samples=2, seed=4)
+    before = sum(m["type"] == "frame" for m, _ in sent)
+    ex.set_shifts({0: 1.0, 2: -1.5})
+    assert sum(m["type"] == "frame" for m, _ in sent) == before + 1
+    d = ex.bank.directions
+    expected = by_hand(mnist, mnist.sample_latents(2, 4) + 1.0 * d[0] - 1.5 * d[2])
+    for got, want in zip(frame_tiles(sent), expected):
+        np.testing.assert_array_equal(got, want)
+    with pytest.raises(IndexError, match="direction 10 does not exist"):
+        ex.set_shifts({10: 1.0})
+    assert ex.shifts[0] == 1.0 and ex.shifts[2] == -1.5
+
+
+def test_set_range_pulls_shifts_in_shows_them_and_saves_the_range(tmp_path, mnist, sent):
+    path = tmp_path / "bank.gxb"
+    ex = Explorer(mnist, bank_path=path, samples=1, seed=2)
+    ex.set_shifts({1: 2.5, 4: -0.5})
+    command(ex, "set_range", r="1.0")
+    assert ex.shifts[1] == 1.0 and ex.shifts[4] == -0.5 and "pulled in" in ex.status["text"]
+    assert ex.bank.shift_range == [1.0] * 10 and [d["range"] for d in ex.directions] == [1.0] * 10
+    assert DirectionBank.load(path).shift_range == [1.0] * 10  # saved at once
+    d = ex.bank.directions
+    np.testing.assert_array_equal(frame_tiles(sent)[0],
+                                  by_hand(mnist, mnist.sample_latents(1, 2) + 1.0 * d[1] - 0.5 * d[4])[0])
+    assert ex.thumbnail_shifts(1)[0] == -1.0 and ex.thumbnail_shifts(1)[-1] == 1.0
+
+
+def test_resample_draws_the_seeds_latents_and_keeps_the_sliders(mnist, sent):
+    ex = Explorer(mnist, samples=1, seed=0)
+    ex.set_shift(3, 2.0)
+    ex.resample(seed=11, samples=3)
+    assert (ex.seed, ex.samples) == (11, 3) and ex.shifts[3] == 2.0
+    z = mnist.sample_latents(3, 11)
+    torch.testing.assert_close(ex.z, z)
+    got = frame_tiles(sent)
+    assert len(got) == 3
+    for g, want in zip(got, by_hand(mnist, z, ex.bank.directions[3], 2.0)):
+        np.testing.assert_array_equal(g, want)
+    assert sent[-1][0] == {"type": "thumbs-stale"}  # the gallery redraws for the new samples
+    ex.resample()  # a fresh random seed, same number of samples
+    assert ex.samples == 3 and 0 <= ex.seed < 2**31
+    torch.testing.assert_close(ex.z, mnist.sample_latents(3, ex.seed))
+
+
+def test_truncation_stays_for_later_seeds_and_is_what_the_frame_shows(sent):
+    import ganexplorer as gx
+    from ganexplorer.generators.stylegan2 import StyleGAN2Generator
+
+    torch.manual_seed(0)
+    module = StyleGAN2Generator(resolution=8, latent_dim=8, n_mlp=2, channels=8)
+    module.w_avg.copy_(torch.randn(8))
+    g = gx.Generator(module, device="cpu", name="toy-sg2")
+    ex = Explorer(g, samples=2, seed=5)
+    command(ex, "set_truncation", psi="0.0")  # psi 0: every sample is the average image
+    command(ex, "set_seed", seed="9")
+    torch.testing.assert_close(ex.z, module.w_avg.expand(2, -1))
+    a, b = frame_tiles(sent)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(a, by_hand(g, module.w_avg[None])[0])
+    command(ex, "set_truncation", psi="1")
+    noise = torch.randn(2, 8, generator=torch.Generator().manual_seed(9))
+    torch.testing.assert_close(ex.z, module.map(noise))
+
+
+class ClassConditional(torch.nn.Module):
+    """A toy class-conditional generator: one fixed image per class plus a latent-dependent part."""
+
+    latent_dim, num_classes = 4, 3
+
+    def __init__(self):
+        super().__init__()
+        self.class_index = 0
+        self.images = torch.nn.Parameter(torch.randn(3, 3, 8, 8, generator=torch.Generator().manual_seed(1)) * 0.3)
+        self.fc = torch.nn.Linear(4, 3 * 8 * 8)
+
+    def forward(self, z):
+        return torch.tanh(self.fc(z).view(-1, 3, 8, 8) * 0.1 + self.images[self.class_index])
+
+
+def test_set_class_draws_that_class_and_keeps_the_sliders(sent):
+    from ganexplorer import Generator
+
+    torch.manual_seed(0)
+    module = ClassConditional()
+    g = Generator(module, device="cpu", name="toy-conditional")
+    ex = Explorer(g, bank=DirectionBank(torch.eye(4)), samples=1, seed=3)
+    assert ex.generator_info["classes"] == 3
+    ex.set_shift(1, 1.5)
+    command(ex, "set_class", index="2")
+    assert ex.class_index == 2 and module.class_index == 2 and ex.shifts[1] == 1.5
+    z = g.sample_latents(1, 3) + 1.5 * torch.eye(4)[1]
+    with torch.no_grad():  # the class's image, written out from the weights
+        want = torch.tanh(module.fc(z).view(-1, 3, 8, 8) * 0.1 + module.images[2])
+    want = ((want + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()[0]
+    np.testing.assert_array_equal(frame_tiles(sent)[0], want)
+    command(ex, "set_class", index="3")
+    assert ex.class_index == 2 and "from 0 to 2" in ex.status["text"]
+    flat = Explorer(Generator(ProceduralShapes(), device="cpu"), bank=DirectionBank(torch.eye(6)))
+    command(flat, "set_class", index="1")
+    assert "not class-conditional" in flat.status["text"] and flat.class_index == 0
