@@ -85,6 +85,9 @@ def test_border_contrast_is_exact_on_a_plain_background_and_fooled_by_a_textured
     truth = torch.zeros(1, 16, 16)
     truth[0, 5:9, 4:11] = 1
     assert torch.equal(border_contrast_masks(images), truth)
+    images[0, :, 0, 0] = 1.0  # a white speck on the border: the median colour ignores it, and it stands out
+    truth[0, 0, 0] = 1
+    assert torch.equal(border_contrast_masks(images), truth)
     real, true, factors = make_scenes(256, seed=5)
     plain = factors[:, len(FACTORS) + BACKGROUND_FACTORS.index("texture")] < 0.2
     busy = factors[:, len(FACTORS) + BACKGROUND_FACTORS.index("texture")] > 0.8

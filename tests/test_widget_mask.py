@@ -62,6 +62,9 @@ def test_mask_preview_threshold_size_filter_and_refusals(explorer):
     discarded = sheet[cell: cell + 32, 5 * cell: 5 * cell + 32][tight["masks"][1]]
     kept = sheet[0:32, 5 * cell: 5 * cell + 32][tight["masks"][0]]
     assert (discarded == [230, 60, 60]).all() and (kept == 255).all()  # red marks a discarded mask
+    first = tight["traversal"][0, 0].astype(int)  # the cut-out: the sample, its background at a quarter
+    expected = np.where(tight["masks"][0][..., None], first, first // 4)
+    assert np.array_equal(sheet[0:32, 6 * cell: 6 * cell + 32], expected)
     for args, needle in [({"k": BG_VALUE, "threshold": 1.5}, "mask threshold"),
                          ({"k": BG_VALUE, "threshold": "1"}, "below 1"),
                          ({"k": BG_VALUE, "shift": -2}, "mask shift"), ({"k": BG_VALUE, "samples": 0}, "mask samples"),
