@@ -71,11 +71,50 @@ def test_to_uint8_maps_the_range_on_device_and_to_channels_last():
     out = Generator.to_uint8(images)
     assert out.dtype == torch.uint8 and out.shape == (1, 2, 2, 1)
     assert out.flatten().tolist() == [0, 128, 255, 255]
+    ramp = torch.tensor([-2.0, -0.999, -0.5, 0.25, 0.5, 0.999]).view(1, 1, 1, 6).expand(1, 3, 1, 6)
+    assert Generator.to_uint8(ramp)[0, 0, :, 0].tolist() == [0, 0, 64, 159, 191, 255]  # round((x + 1) * 127.5)
+    rgb = torch.stack([torch.full((2, 2), v) for v in (-1.0, 0.0, 1.0)])[None]  # channel c is constant
+    assert Generator.to_uint8(rgb)[0, 1, 1].tolist() == [0, 128, 255]  # channels last, in order
 
 
 def test_render_uint8_returns_host_frames(tiny):
-    frames = tiny.render_uint8(tiny.sample_latents(2, seed=0))
-    assert isinstance(frames, np.ndarray) and frames.dtype == np.uint8 and frames.shape == (2, 16, 16, 3)
+    z = tiny.sample_latents(5, seed=0)
+    frames = tiny.render_uint8(z)
+    assert isinstance(frames, np.ndarray) and frames.dtype == np.uint8 and frames.shape == (5, 16, 16, 3)
+    with torch.no_grad():  # the module's own output, mapped to 0..255 in numpy: no Generator code involved
+        x = tiny.module(z).numpy()
+    expected = np.clip(np.floor((x + 1) * 127.5 + 0.5), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
+    assert np.abs(frames.astype(int) - expected).max() <= 1 and (frames == expected).mean() > 0.99  # ties round
+    assert frames.std() > 10 and len(np.unique(frames)) > 50  # real images, not a constant
+    np.testing.assert_array_equal(tiny.render_uint8(z, batch_size=2), frames)  # chunks change nothing
+
+
+def test_render_is_the_module_output_and_latents_are_standard_normal(tiny):
+    z = tiny.sample_latents(6, seed=3)
+    torch.testing.assert_close(z, torch.randn(6, 8, generator=torch.Generator().manual_seed(3)))
+    with torch.no_grad():
+        torch.testing.assert_close(tiny.render(z), tiny.module(z))
+
+
+def test_a_latent_hook_and_per_layer_latents_are_honoured(style):
+    """A module with ``latents_from_noise`` gets its own latents; a layer-aware one accepts (N, layers, d)."""
+    style.module.latents_from_noise = lambda noise: noise * 0.5 + 1.0
+    noise = torch.randn(3, 8, generator=torch.Generator().manual_seed(4))
+    torch.testing.assert_close(style.sample_latents(3, seed=4), noise * 0.5 + 1.0)
+    per_layer = torch.randn(2, 4, 8, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        torch.testing.assert_close(style.render(per_layer), style.module(per_layer))
+    with pytest.raises(ValueError, match=r"\(N, 4, 8\)"):
+        style.render(torch.zeros(2, 3, 8))
+
+
+def test_latents_beyond_any_sample_are_refused(tiny):
+    z = torch.zeros(2, 8)
+    z[0, 0] = 2e6
+    with pytest.raises(ValueError, match="reach 2e\\+06"):
+        tiny.render(z)
+    z[0, 0] = 1e6  # the limit itself is allowed
+    assert tiny.render(z).shape == (2, 3, 16, 16)
 
 
 def test_half_precision_rendering_stays_close_and_returns_float32(shapes):
