@@ -353,7 +353,7 @@ def test_mask_preview_finds_the_known_background_direction(browser, lab):
                            timeout=30000)
     box = page.evaluate(MASK_BOX, 6)
     assert "looks like background removal" in box["text"] and "4/4 masks plausible" in box["text"], box
-    assert box["labels"] == 7 and box["img"][0] > box["img"][1] and box["img"][2] > 0, box  # 5 steps, mask, cut-out
+    assert box["labels"] == 7 and box["img"][0] > box["img"][1] and box["img"][2] > 0, box  # 5 steps, mask, object
     page.locator(".gx-grow-0").focus()  # the key m on a focused row; an object direction is no background direction
     page.keyboard.press("m")
     page.wait_for_function("() => document.querySelector('.gx-grow-0 .gx-mask-box img')?.naturalWidth > 0",
@@ -363,7 +363,8 @@ def test_mask_preview_finds_the_known_background_direction(browser, lab):
     layout = page.evaluate(LAYOUT)
     assert not layout["outside"] and layout["hscroll"] == [0, 0], layout
     SHOTS.mkdir(parents=True, exist_ok=True)
-    page.locator(".gx-grow-6").scroll_into_view_if_needed()
     page.screenshot(path=str(SHOTS / "mask-preview.png"))
+    page.locator(".gx-grow-6").scroll_into_view_if_needed()
+    page.locator(".gx-grow-6").screenshot(path=str(SHOTS / "mask-preview-row.png"))
     assert not page.gx_errors
     shutdown(page)

@@ -44,7 +44,7 @@ def test_mask_preview_of_the_background_direction_gives_the_true_masks(explorer)
     assert np.array_equal(frames[:, 0], ex.frames())
     assert frames[:, -1][~out["masks"]].max(-1).mean() < 15  # the background went (near) black
     msg, buffers = ex.sent[-1]
-    assert msg["type"] == "masks" and msg["k"] == BG_VALUE and msg["columns"][-2:] == ["mask", "cut-out"]
+    assert msg["type"] == "masks" and msg["k"] == BG_VALUE and msg["columns"][-2:] == ["mask", "object"]
     sheet = np.asarray(Image.open(io.BytesIO(buffers[0])))
     assert sheet.shape[1] > sheet.shape[0]  # 7 columns x 6 rows of cells
     assert "looks like background removal" in ex.status["text"]

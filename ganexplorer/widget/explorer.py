@@ -727,7 +727,7 @@ class Explorer(anywidget.AnyWidget):
         sheet = mask_sheet(frames, masks, keep)
         h, w = frames.shape[2:4]
         self.send({"type": "masks", "k": idx, "shift": stats["shift"], "threshold": cut, "stats": stats,
-                   "columns": [f"{s:+.3g}" for s in steps] + ["mask", "cut-out"], "kept": keep.tolist()},
+                   "columns": [f"{s:+.3g}" for s in steps] + ["mask", "object"], "kept": keep.tolist()},
                   buffers=[png_bytes(fit_cells(sheet, 56, h, w))])
         verdict = "looks like background removal" if stats["score"] >= 0.1 and stats["plausible"] >= 0.5 else (
             "does not look like background removal")
