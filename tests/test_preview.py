@@ -120,3 +120,74 @@ def test_without_early_stop_the_first_sample_follows_the_drag(monkeypatch):
     image = np.frombuffer(buffers[0], np.uint8).reshape(msg["height"], msg["width"], 3)
     assert np.array_equal(image[:64, 68:132], moved[1])
     ex.close_background()
+
+
+def genforce_v1_state(channels=(8, 8, 6, 4), d=8, n_mlp=2, seed=0) -> dict:
+    """A genforce StyleGAN (v1) file's tensors with random values, a to-RGB ``synthesis.output{b}`` per
+    resolution as progressive growing leaves them."""
+    g = torch.Generator().manual_seed(seed)
+    r = lambda *shape, scale=1.0: torch.randn(shape, generator=g) * scale  # noqa: E731
+    blur = torch.outer(torch.tensor([1.0, 2, 1]), torch.tensor([1.0, 2, 1])) / 16
+    s = {"truncation.w_avg": r(d), "synthesis.lod": torch.zeros(())}
+    for i in range(n_mlp):
+        s[f"mapping.dense{i}.weight"], s[f"mapping.dense{i}.bias"] = r(d, d, scale=100.0), r(d)
+    for b, c in enumerate(channels):
+        for i in (2 * b, 2 * b + 1):
+            p = f"synthesis.layer{i}."
+            s[p + ("const" if i == 0 else "weight")] = r(1, c, 4, 4) if i == 0 else r(
+                c, channels[b - 1] if i == 2 * b else c, 3, 3)
+            s[p + "bias"], s[p + "apply_noise.weight"] = r(c, scale=0.1), r(c, scale=0.3)
+            s[p + "apply_noise.noise"] = r(1, 1, 4 * 2 ** b, 4 * 2 ** b)
+            s[p + "style.weight"], s[p + "style.bias"] = r(2 * c, d), r(2 * c, scale=0.2)
+            if i == 2 * b and b > 0:
+                s[p + "blur.kernel"] = blur.expand(c, 1, 3, 3).clone()
+        s[f"synthesis.output{b}.weight"], s[f"synthesis.output{b}.bias"] = r(3, c, 1, 1), r(3, scale=0.1)
+    return s
+
+
+def test_stylegan_v1_preview_is_the_network_grown_to_that_size():
+    """genforce's lod: a preview at size s is what the file's network renders when grown only to s, i.e. the
+    same file cut after block s (its layers and that block's own to-RGB, synthesis.output{b})."""
+    from ganexplorer.generators.genforce import build_stylegan
+
+    state = genforce_v1_state()
+    full, _ = build_stylegan(state)
+    g = gx.Generator(full, device="cpu", name="toy-sg1")
+    assert preview_resolutions(g) == [4, 8, 16]
+    w = g.sample_latents(2, seed=3)
+    assert render_preview(g, w, 4).shape == (2, 4, 4, 3)
+    for b, size in [(1, 8), (2, 16)]:  # a genforce file has at least two resolutions
+        cut = {k: v for k, v in state.items() if not (
+            (k.startswith("synthesis.layer") and int(k.split(".")[1][5:]) >= 2 * (b + 1))
+            or (k.startswith("synthesis.output") and int(k.split(".")[1][6:]) > b))}
+        grown, _ = build_stylegan(cut)
+        with torch.no_grad():
+            expected = grown(w)
+        assert expected.shape == (2, 3, size, size)
+        with torch.no_grad():
+            torch.testing.assert_close(full(w, resolution=size), expected, rtol=0, atol=0)
+        assert render_preview(g, w, size).shape == (2, size, size, 3)
+    with torch.no_grad():
+        assert full(w).shape == (2, 3, 32, 32)
+    with pytest.raises(ValueError, match="cannot stop at 32"):
+        full(w, resolution=32)
+
+
+def test_stylegan3_cannot_stop_early_so_a_drag_renders_the_first_sample_only():
+    """StyleGAN3 has no skip RGB path (one to-RGB after the last layer, every layer at its own sampling rate):
+    no preview sizes, and the planner's preview is the full image of the first sample (a reduced batch)."""
+    from ganexplorer.generators.stylegan2 import SG3Input, SG3Layer, StyleGAN3Generator
+
+    torch.manual_seed(0)
+    layers = [SG3Layer(8, 8, 8, 3, False, 1, 1, [0, 0, 0, 0], None, None, None),
+              SG3Layer(8, 8, 3, 1, True, 1, 1, [0, 0, 0, 0], None, None, None)]
+    module = StyleGAN3Generator(8, 2, 0.01, SG3Input(8, 8, (12, 12), 12.0, 2.0), layers, 0.5, 16, 3)
+    g = gx.Generator(module, device="cpu", name="toy-sg3")
+    planner = PreviewPlanner(g, budget=0.0)
+    planner.record_full(1.0)
+    assert preview_resolutions(g) == [] and planner.sizes == []
+    assert not planner.wanted(samples=1) and planner.wanted(samples=3)
+    z = g.sample_latents(3, seed=1)
+    frames, size = planner.render(z)
+    assert size is None and frames.shape == (1, 14, 14, 3)
+    assert np.array_equal(frames[0], g.render_uint8(z)[0])

@@ -149,6 +149,8 @@ class StyleGANGenerator(nn.Module):
         self.layers = nn.ModuleList(layers)
         self.torgb = nn.Conv2d(channels[-1], img_channels, 1)
         self.torgb_gain = 1 / math.sqrt(channels[-1])
+        # the to-RGBs of the lower resolutions (progressive growing keeps one per resolution): previews
+        self.lod_torgbs = nn.ModuleList(nn.Conv2d(c, img_channels, 1) for c in channels[:-1])
         self.register_buffer("w_avg", torch.zeros(latent_dim))
         self.space, self.truncation, self.noise_mode = space, truncation, noise_mode
 
@@ -166,12 +168,26 @@ class StyleGANGenerator(nn.Module):
     estimate_w_avg = StyleGAN2Generator.estimate_w_avg
     per_layer = StyleGAN2Generator.per_layer
 
-    def forward(self, latents: torch.Tensor) -> torch.Tensor:
+    @property
+    def preview_resolutions(self) -> list[int]:
+        """Sizes below the full one: progressive growing left a to-RGB at every resolution, and genforce's own
+        ``lod`` input renders the network stopped there (what it showed while growing). Unlike StyleGAN2's skip
+        sum this is not the full image's coarse part: a lower to-RGB was last trained when its resolution was the
+        top one, so its colours can drift from the final image's."""
+        return [2 ** i for i in range(2, int(math.log2(self.resolution)))]
+
+    def forward(self, latents: torch.Tensor, resolution: int | None = None) -> torch.Tensor:
+        """Images (N, C, R, R); with ``resolution`` (one of ``preview_resolutions``) synthesis stops after that
+        resolution's two layers and its own to-RGB makes the image (genforce's integer ``lod``)."""
         ws = self.per_layer(latents)
+        if resolution is not None and resolution not in self.preview_resolutions:
+            raise ValueError(f"cannot stop at {resolution}: previews are at {self.preview_resolutions}")
+        blocks = len(self.layers) // 2 if resolution is None else int(math.log2(resolution)) - 1
         x = None
-        for i, layer in enumerate(self.layers):
+        for i, layer in enumerate(self.layers[:2 * blocks]):
             x = layer(x, ws[:, i])
-        return F.conv2d(x, self.torgb.weight * self.torgb_gain, self.torgb.bias)
+        rgb = self.torgb if blocks == len(self.layers) // 2 else self.lod_torgbs[blocks - 1]
+        return F.conv2d(x, rgb.weight * (1 / math.sqrt(rgb.weight.shape[1])), rgb.bias)
 
     def sefa_weight(self, layers: str = "all") -> torch.Tensor:
         """The chosen layers' style weights (2C rows each: scale and shift), as genforce's factorize_weight."""
@@ -246,7 +262,9 @@ def build_stylegan(s: dict, fused_scale: bool | str = "auto") -> tuple[StyleGANG
     last = n_blocks - 1
     take("torgb.weight", f"synthesis.output{last}.weight")
     take("torgb.bias", f"synthesis.output{last}.bias")
-    used |= {k for k in s if isinstance(k, str) and k.startswith("synthesis.output")}  # progressive to-RGBs
+    for b in range(last):  # the progressive to-RGBs of the lower resolutions: previews
+        take(f"lod_torgbs.{b}.weight", f"synthesis.output{b}.weight")
+        take(f"lod_torgbs.{b}.bias", f"synthesis.output{b}.bias")
     if "truncation.w_avg" in s:
         take("w_avg", "truncation.w_avg")
         w_avg = "the checkpoint's truncation.w_avg"
