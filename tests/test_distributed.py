@@ -241,7 +241,7 @@ def test_bad_launches_are_refused_with_the_fix(mnist):
 
 
 def test_cli_launches_on_n_processes_and_python_m_works(tmp_path, monkeypatch, capsys):
-    import subprocess
+    import runpy
     import sys
 
     from ganexplorer import cli
@@ -258,6 +258,24 @@ def test_cli_launches_on_n_processes_and_python_m_works(tmp_path, monkeypatch, c
                   "--out", str(tmp_path / "b.gxb")])
     job, nproc = jobs[0]
     assert nproc == 2 and job.steps == 7 and job.trainer["batch_size"] == 4 and job.model == "mnist"
-    help_text = subprocess.run([sys.executable, "-m", "ganexplorer", "discover", "--help"], capture_output=True,
-                               text=True, check=True).stdout
+    monkeypatch.setattr(sys, "argv", ["ganexplorer", "discover", "--help"])
+    with pytest.raises(SystemExit) as done:  # python -m ganexplorer (what torchrun -m ganexplorer runs)
+        runpy.run_module("ganexplorer", run_name="__main__")
+    help_text = capsys.readouterr().out
+    assert done.value.code == 0
     assert "--nproc-per-node" in help_text
+
+
+def test_the_rank_that_died_is_named_not_the_one_that_lost_its_partner(tmp_path):
+    import json
+
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError, ProcessFailure
+
+    lost = tmp_path / "rank0.json"  # rank 0 noticed first (earlier timestamp) that its peer had gone
+    lost.write_text(json.dumps({"message": {"message": "DistBackendError: Connection closed by peer [127.0.0.1]",
+                                            "extraInfo": {"py_callstack": "", "timestamp": "100"}}}))
+    died = ProcessFailure(local_rank=1, pid=2, exitcode=-9, error_file="<N/A>")
+    died.timestamp = 101
+    exc = ChildFailedError("run_worker", {0: ProcessFailure(0, 1, 1, str(lost)), 1: died})
+    error = gxd._failure(exc, "run.ckpt")
+    assert error.rank == 1 and "rank 1 was killed by signal 9" in str(error) and "run.ckpt stays loadable" in str(error)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import inspect
 import os
 import queue
+import re
 import signal
 import socket
 import tempfile
@@ -376,17 +377,27 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+#: what a rank reports when a *peer* died under it (the collective lost its partner): not the root cause
+_PEER_LOST = re.compile(r"connection (closed|reset)|broken pipe|DistBackendError|NCCL communicator|timed? ?out",
+                        re.IGNORECASE)
+
+
 def _failure(exc: BaseException, checkpoint: str | None) -> DistributedRunError:
-    """torchrun's ChildFailedError as one sentence naming the first rank that failed and what happened."""
+    """torchrun's ChildFailedError as one sentence naming the rank that failed first and what happened. A rank
+    that only lost its partner in a collective is named only when no rank failed for another reason."""
     rank, what = None, str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    first = getattr(exc, "get_first_failure", None)
-    if first is not None:
-        rank, failure = first()
-        message = failure.message if isinstance(failure.message, str) else str(failure.message)
+    failures = getattr(exc, "failures", None)
+    if failures:
+        def text(failure: Any) -> str:
+            return failure.message if isinstance(failure.message, str) else str(failure.message)
+
+        rank, failure = min(failures.items(), key=lambda kv: (bool(_PEER_LOST.search(text(kv[1]))),
+                                                               kv[1].timestamp, kv[0]))
+        message = text(failure).strip()
         if failure.exitcode is not None and failure.exitcode < 0:
             what = f"was killed by signal {-failure.exitcode}"
-        elif failure.error_file_data and "errors.html" not in message:
-            what = f"raised: {message.strip().splitlines()[-1] if message.strip() else message}"
+        elif failure.error_file_data and message and "errors.html" not in message:
+            what = f"raised: {message.splitlines()[-1]}"
         else:
             what = f"exited with code {failure.exitcode}"
     resume = (f"; the last checkpoint {checkpoint} stays loadable: rerun with the same checkpoint to resume"
