@@ -10,7 +10,8 @@ accuracy read as Python floats); a log line every 10 steps. ``reference_extras_s
 1000 steps (validation on 100 batches, ~210 batch-1 generator calls for its charts).
 
 Sections:
-1. same R: both sides with the reference's LeNet R and the same A (the ratio that compares like with like);
+1. same R: both sides with the reference's LeNet R and the same A (the ratio that compares like with like), and
+   the generator's work alone on each side (the ceiling of that ratio: R, A and Adam cost the same on both);
 2. own R: ours with its default (LeNet) vs the reference with its command-line default R (ResNet-18) and its
    own ortho deformator (expm of a K x K skew matrix, zero-padded to d);
 3. speed levers of ours, each against the reference-style step in the same rounds;
@@ -172,12 +173,12 @@ def generator_work(trainer: DiscoveryTrainer, loop: ReferenceStyleLoop) -> dict[
         (loop.g(z).sum() + loop.g(z + shift).sum()).backward()
         loop.g.zero_grad()
 
-    def ours() -> None:
-        z = torch.randn(batch, d, device=dev)
+    def ours() -> None:  # base images: one per trainer.shifts_per_latent pairs
+        z = torch.randn(-(-batch // trainer.shifts_per_latent), d, device=dev)
         shift = torch.randn(batch, d, device=dev, requires_grad=True)
         with torch.no_grad():
             trainer._g(z)
-        trainer._g(z + shift).sum().backward()
+        trainer._g(z.repeat_interleave(trainer.shifts_per_latent, dim=0)[:batch] + shift).sum().backward()
 
     return {"ref": ref, "ours": ours}
 
@@ -212,7 +213,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20, help="steps per side per round")
     parser.add_argument("--rca-target", type=float, default=0.5)
     parser.add_argument("--rca-lr", type=float, default=1e-3)
-    parser.add_argument("--rca-chunk", type=int, default=250)
+    parser.add_argument("--rca-chunk", type=int, default=125)
     parser.add_argument("--rca-max-steps", type=int, default=6000)
     parser.add_argument("--skip-rca", action="store_true")
     parser.add_argument("--skip-compile", action="store_true")
@@ -287,7 +288,7 @@ def main() -> None:
             print(f"   torch.compile cold start: {time.perf_counter() - start:.1f} s")
         except Exception as exc:  # no C++ compiler, unsupported op, ...
             print(f"   torch.compile unavailable here: {type(exc).__name__}: {str(exc).splitlines()[0][:120]}")
-    rates = interleaved(variants, max(2, args.rounds // 2), args.steps, dev)
+    rates = interleaved(variants, args.rounds, args.steps, dev)
     for name in list(variants)[1:]:
         med, lo, hi = ratio(rates, name, "ref")
         print(f"   {name:38s} {statistics.median(rates[name]):7.2f} steps/s   x{med:.2f} [{lo:.2f}-{hi:.2f}]")
