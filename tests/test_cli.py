@@ -14,28 +14,79 @@ from ganexplorer import ZOO, DirectionBank, sefa
 from ganexplorer.cli import format_table, main, parse_indices, parse_shifts, score_rows
 from ganexplorer.traversal import render_traversals
 
+CELL, PAD, LABEL_W, HEAD_H = 64, 2, 150, 20  # grid layout: 32x32 mnist digits upscaled x2, 2 px gaps
 
-def test_grid_writes_a_labelled_png(tmp_path, capsys):
+
+def by_hand_uint8(g, z: torch.Tensor) -> np.ndarray:
+    """(N, H, W) uint8 of the module's own output, converted here (not with the Generator)."""
+    with torch.no_grad():
+        x = g.module(z)[:, 0]
+    return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy()
+
+
+def grid_cells(path, k: int, n: int, s: int) -> np.ndarray:
+    """(K, N, S, 64, 64) cells cut out of a grid PNG of mnist digits."""
+    grid = np.asarray(Image.open(path).convert("L"))
+    assert grid.shape == (HEAD_H + k * (n * (CELL + PAD) + 3 * PAD), LABEL_W + s * (CELL + PAD))
+    cells = np.empty((k, n, s, CELL, CELL), np.uint8)
+    for i in range(k):
+        for r in range(n):
+            y = HEAD_H + i * (n * (CELL + PAD) + 3 * PAD) + r * (CELL + PAD)
+            for j in range(s):
+                x = LABEL_W + j * (CELL + PAD)
+                cells[i, r, j] = grid[y:y + CELL, x:x + CELL]
+    return cells
+
+
+def assert_cells_show(cells, g, z, directions, shifts):
+    for i, d in enumerate(directions):
+        for j, shift in enumerate(shifts):
+            expected = by_hand_uint8(g, z + shift * d)
+            for r in range(len(z)):
+                want = np.kron(expected[r], np.ones((2, 2), np.uint8)).astype(int)
+                assert np.abs(cells[i, r, j].astype(int) - want).max() <= 1, (i, r, j)
+
+
+def test_grid_cells_are_the_traversals_z_plus_shift_times_direction(tmp_path, capsys, mnist):
     out = tmp_path / "grid.png"
     assert main(["grid", "--model", "mnist", "--directions", "0-2", "--shifts=-3:3:5", "--samples", "2",
-                 "--out", str(out), "--device", "cpu"]) == 0
-    image = Image.open(out)
-    assert image.width > 5 * 64 and image.height > 3 * 2 * 64
-    assert "wrote" in capsys.readouterr().out
+                 "--seed", "4", "--out", str(out), "--device", "cpu"]) == 0
+    assert f"wrote {out}" in capsys.readouterr().out
+    cells = grid_cells(out, 3, 2, 5)
+    directions = sefa(mnist).directions[:3]  # the default bank: SeFa of the model
+    assert_cells_show(cells, mnist, mnist.sample_latents(2, seed=4), directions, [-3.0, -1.5, 0.0, 1.5, 3.0])
+    assert not np.array_equal(cells[0, 0, 0], cells[0, 0, 4])  # the direction moves the digit
 
 
-def test_sefa_saves_a_bank_that_loads(tmp_path, mnist):
+def test_sefa_saves_a_bank_that_loads(tmp_path, mnist, capsys):
     out = tmp_path / "b.gxb"
     assert main(["sefa", "--model", "mnist", "-k", "7", "--out", str(out)]) == 0
-    bank = DirectionBank.load(out, generator=mnist)
-    assert len(bank) == 7 and bank.source[0] == "sefa"
+    rows = [r for r in _table_rows(capsys.readouterr().out, "direction eigenvalue") if not r.startswith("saved")]
+    bank, reference = DirectionBank.load(out, generator=mnist), sefa(mnist, k=7)
+    assert len(bank) == 7 and bank.source == ["sefa"] * 7
+    torch.testing.assert_close(bank.directions, reference.directions)
+    np.testing.assert_allclose(bank.scores, reference.scores, rtol=1e-6)
+    assert [float(r.split()[1]) for r in rows] == [round(float(v), 2) for v in reference.scores]
+    assert bank.scores == sorted(bank.scores, reverse=True) and bank.scores[-1] > 0
 
 
-def test_grid_from_a_saved_bank_uses_its_labels(tmp_path, mnist):
-    bank = sefa(mnist, k=3)
-    bank.label(0, "slant")
+def test_grid_from_a_saved_bank_uses_its_directions_and_labels(tmp_path, mnist, monkeypatch):
+    import ganexplorer.traversal as traversal
+
+    g = torch.Generator().manual_seed(0)
+    directions = torch.nn.functional.normalize(torch.randn(3, 64, generator=g), dim=1)  # not SeFa's
+    bank = DirectionBank(directions, labels=["slant", "thickness", "width"], shift_range=2.0)
     bank.save(tmp_path / "b.gxb")
-    assert main(["grid", "--model", "mnist", "--bank", str(tmp_path / "b.gxb"), "--out", str(tmp_path / "g.png")]) == 0
+    seen = []
+    original = traversal.grid_image
+    monkeypatch.setattr(traversal, "grid_image", lambda frames, labels, shifts, **kw: seen.append(
+        (list(labels), list(shifts))) or original(frames, labels, shifts, **kw))
+    out = tmp_path / "g.png"
+    assert main(["grid", "--model", "mnist", "--bank", str(tmp_path / "b.gxb"), "--directions", "2,0",
+                 "--samples", "1", "--out", str(out), "--device", "cpu"]) == 0
+    shifts = np.linspace(-2, 2, 7).tolist()  # the bank's own range
+    assert seen == [(["2: width", "0: slant"], shifts)]
+    assert_cells_show(grid_cells(out, 2, 1, 7), mnist, mnist.sample_latents(1, seed=0), directions[[2, 0]], shifts)
 
 
 def test_errors_are_reported_not_raised(tmp_path, capsys):
@@ -76,12 +127,19 @@ def _table_rows(out: str, header: str) -> list[str]:
     return rows
 
 
-def test_pca_prints_every_direction_under_a_header(capsys):
+def test_pca_prints_every_direction_under_a_header(capsys, mnist):
     assert main(["pca", "--model", "mnist", "-k", "20", "--samples", "2000", "--device", "cpu"]) == 0
     rows = _table_rows(capsys.readouterr().out, "direction explained variance cumulative")
     assert [int(r.split()[0]) for r in rows] == list(range(20))
     shares = [float(r.split()[1].rstrip("%")) for r in rows]
     assert shares == sorted(shares, reverse=True) and all(r.split()[1].endswith("%") for r in rows)
+    from ganexplorer import pca
+
+    reference = pca(mnist, k=20, n_samples=2000, progress=False).scores
+    np.testing.assert_allclose(shares, [100 * v for v in reference], atol=0.051)  # printed to 0.1%
+    cumulative = [float(r.split()[2].rstrip("%")) for r in rows]
+    np.testing.assert_allclose(cumulative, 100 * np.cumsum(reference), atol=0.051)
+    assert cumulative[-1] <= 100.0
 
 
 def test_sefa_prints_a_table_and_says_how_many_are_not_shown(capsys):
@@ -110,7 +168,12 @@ def test_quality_prints_a_table_of_rounded_numbers(capsys, model, header):
     assert len(_table_rows(out, header)) >= 5
     assert not re.search(r"\d\.\d{4,}", out), out
     assert main(["quality", "--model", model, "-n", "250", "--device", "cpu", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["n"] == 250
+    measured = json.loads(capsys.readouterr().out)
+    assert measured["n"] == 250
+    if model == "mnist":  # what the README claims for the shipped mnist GAN, at this smaller n
+        assert measured["recognised"] >= 0.8 and measured["classes_covered"] == 10
+    else:
+        assert measured["pixel_r2"] >= 0.85 and min(measured["cycle_r2"].values()) >= 0.9
 
 
 def _help(argv) -> str:
