@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 
@@ -16,3 +18,61 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {device!r} asked for CUDA, but torch sees no GPU here: use device='auto' or 'cpu'")
     return resolved
+
+
+# ---- rendering precision and memory format, per family -----------------------------------------------------------
+
+HALF = ("bfloat16", "float16")
+# Which half types a family renders correctly in under autocast on a GPU, and why. bfloat16 keeps float32's range
+# (only the mantissa shrinks, ~3 significant digits, below the 1/255 step of a uint8 frame for values near 1), so
+# every built-in family allows it. float16 tops out at 65504: only StyleGAN2/3 files with conv_clamp (NVIDIA's own
+# fp16 recipe: activations clamped to ±256) are safe; the others square activations in their normalisations (pixel
+# norm, instance norm) or were never checked in float16.
+FAMILY_HALF: dict[str, tuple[str, ...]] = {
+    "StyleGAN2Generator": ("bfloat16", "float16 if conv_clamp"),
+    "StyleGAN3Generator": ("bfloat16", "float16 if conv_clamp"),
+    "StyleGANGenerator": ("bfloat16",),
+    "ProGANGenerator": ("bfloat16",),
+    "BigGANGenerator": ("bfloat16",),
+    "DCGANGenerator": (),  # 32-64 px nets: a GPU is launch-bound on them, half precision buys nothing
+    "SNGANGenerator": (),
+}
+# channels-last weights, measured on CPU (benchmarks/families.py --policy): only where it paid. StyleGAN2 already
+# runs its activations channels-last inside forward.
+# (fp32, 2-core AMD EPYC, CPU time per image, min of 4 interleaved: DCGAN 32 px 1.3-1.5x, ProGAN-256 1.16x,
+# StyleGAN v1-256 1.10x; BigGAN-128 1.00x and StyleGAN2-256 0.95x stay NCHW.) Not measured on a GPU: off there.
+CPU_CHANNELS_LAST: frozenset[str] = frozenset({"DCGANGenerator", "ProGANGenerator", "StyleGANGenerator"})
+CUDA_CHANNELS_LAST: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class RenderPolicy:
+    """How a generator renders on a device: the autocast dtype, channels-last weights or not, and why."""
+
+    dtype: torch.dtype
+    channels_last: bool
+    why: str
+
+
+def render_policy(module: torch.nn.Module, device: torch.device, bf16_supported: bool | None = None) -> RenderPolicy:
+    """The best dtype / memory format for ``module``'s family on ``device``: float32 on CPU (half precision is
+    emulated there and slower); on CUDA bfloat16 where the GPU has it (Ampere and later), else float16 where the
+    family is safe in it, else float32. Unknown modules render in float32 unless they declare
+    ``render_half = ("bfloat16", ...)``. ``bf16_supported`` overrides the GPU query (tests)."""
+    family = type(module).__name__
+    allowed = getattr(module, "render_half", FAMILY_HALF.get(family, ()))
+    if device.type != "cuda":
+        return RenderPolicy(torch.float32, family in CPU_CHANNELS_LAST,
+                            f"{device.type}: float32 (half precision is not faster on CPUs)")
+    if bf16_supported is None:
+        bf16_supported = torch.cuda.is_bf16_supported()
+    channels_last = family in CUDA_CHANNELS_LAST
+    if "bfloat16" in allowed and bf16_supported:
+        return RenderPolicy(torch.bfloat16, channels_last, f"cuda: bfloat16 ({family} allows it, the GPU has it)")
+    clamped = getattr(module, "conv_clamp", None) is not None or any(
+        getattr(layer, "conv_clamp", None) is not None for layer in getattr(module, "layers", []))
+    if "float16" in allowed or ("float16 if conv_clamp" in allowed and clamped):
+        return RenderPolicy(torch.float16, channels_last, f"cuda: float16 ({family} with conv_clamp stays in range)")
+    reason = "no bfloat16 on this GPU and " if "bfloat16" in allowed else ""
+    return RenderPolicy(torch.float32, channels_last, f"cuda: float32 ({reason}{family} is not known to be safe in "
+                        "float16" + (" without conv_clamp" if "float16 if conv_clamp" in allowed else "") + ")")

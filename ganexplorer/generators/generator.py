@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..device import resolve_device
+from ..device import RenderPolicy, render_policy, resolve_device
 
 PIXELS_PER_CALL = 1 << 22  # images per forward by default: 4 at 1024x1024, 64 at 256x256, 4096 at 32x32
 MAX_LATENT = 1e6  # |latent| beyond this is no sample of any generator (N(0, I) stays within about 6)
@@ -25,7 +25,7 @@ def _render_dtype(dtype: str | torch.dtype) -> torch.dtype:
              "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
     resolved = named.get(dtype) if isinstance(dtype, str) else dtype
     if resolved not in (torch.float32, torch.float16, torch.bfloat16):
-        raise ValueError(f"unknown render dtype {dtype!r}: use 'float32', 'float16' or 'bfloat16'")
+        raise ValueError(f"unknown render dtype {dtype!r}: use 'auto', 'float32', 'float16' or 'bfloat16'")
     return resolved
 
 
@@ -34,13 +34,17 @@ class Generator:
 
     Two optional hooks of the module widen what "latent" means: ``latents_from_noise(noise)`` when its latents
     are not N(0, I) (StyleGAN in W, BigGAN's truncated normal), and ``num_layers`` when it reads one latent per
-    layer (W+): then ``render`` also takes (N, num_layers, d). ``dtype="float16"`` (or "bfloat16") renders
-    under autocast: about twice as fast on a GPU, weights kept in float32.
+    layer (W+): then ``render`` also takes (N, num_layers, d).
+
+    ``dtype="auto"`` and ``channels_last="auto"`` follow the family's rendering policy (``device.render_policy``,
+    kept in ``self.policy``): float32 on CPU, on CUDA bfloat16 (or float16 where the family is safe in it) under
+    autocast with the weights kept in float32; channels-last weights where measured to pay. A dtype or a bool
+    given explicitly wins.
     """
 
     def __init__(self, module: nn.Module, latent_dim: int | None = None, device: str | torch.device = "auto",
                  name: str | None = None, info: dict[str, Any] | None = None,
-                 dtype: str | torch.dtype = torch.float32):
+                 dtype: str | torch.dtype = "auto", channels_last: bool | str = "auto"):
         if not isinstance(module, nn.Module):
             raise TypeError(f"Generator wraps a torch.nn.Module, got {type(module).__name__}")
         latent_dim = latent_dim or getattr(module, "latent_dim", None) or getattr(module, "z_dim", None)
@@ -48,8 +52,15 @@ class Generator:
             raise ValueError(f"cannot tell the latent size of {type(module).__name__}: "
                              "pass it explicitly, e.g. Generator(module, latent_dim=128)")
         self.device = resolve_device(device)
-        self.dtype = _render_dtype(dtype)
-        self.module = module.to(self.device).eval().requires_grad_(False)
+        self.policy: RenderPolicy = render_policy(module, self.device)
+        self.dtype = self.policy.dtype if isinstance(dtype, str) and dtype == "auto" else _render_dtype(dtype)
+        if not (channels_last == "auto" or isinstance(channels_last, bool)):
+            raise ValueError(f"channels_last must be 'auto', True or False, got {channels_last!r}")
+        self.channels_last = self.policy.channels_last if channels_last == "auto" else channels_last
+        module = module.to(self.device)
+        if self.channels_last:  # 4-D weights stored NHWC: convolutions then run in that layout (oneDNN / cuDNN)
+            module = module.to(memory_format=torch.channels_last)
+        self.module = module.eval().requires_grad_(False)
         self.latent_dim = latent_dim
         self.name = name or type(module).__name__
         self.info = dict(info or {})

@@ -94,13 +94,45 @@ class StyleConv(nn.Module):
         if up:  # gain 4 keeps the mean after zero-stuffing by 2 in each direction
             self.register_buffer("blur", (blur_filter() * 4).expand(out_channels, 1, 4, 4).clone(), persistent=False)
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    cache = True  # reuse weight norms and, for one sample, the modulated weight of an unchanged w (rendering only)
+
+    def _weight_norms(self) -> torch.Tensor:
+        """sum over the kernel of weight² (out, in): depends on the weights only, so it is kept until they change
+        (their version counter moves on any in-place edit, load_state_dict included)."""
+        key = (self.weight._version, self.weight.data_ptr(), self.weight.device)
+        if not self._caching() or getattr(self, "_norms_key", None) != key:
+            norms = self.weight.square().sum((2, 3))
+            if not self._caching():
+                return norms
+            self._norms, self._norms_key = norms, key
+        return self._norms
+
+    def _caching(self) -> bool:
+        return self.cache and not torch.is_grad_enabled()
+
+    def _modulated(self, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """styles, demodulation coefficients and the modulated weight of one sample's w (1, d): a slider that
+        moves only some layers leaves the others' w, and so their modulated weights, unchanged."""
+        key = (self.weight._version, self.weight.data_ptr(), torch.is_autocast_enabled(w.device.type),
+               torch.get_autocast_dtype(w.device.type))
+        hit = getattr(self, "_mod_key", None)
+        if self._caching() and hit is not None and hit[0] == key and hit[1].shape == w.shape \
+                and hit[1].dtype == w.dtype and hit[1].device == w.device and torch.equal(hit[1], w):
+            return self._mod
         styles = self.affine(w)
-        dcoefs = (styles.square() @ self.weight.square().sum((2, 3)).T + 1e-8).rsqrt()
+        dcoefs = (styles.square() @ self._weight_norms().T + 1e-8).rsqrt()
+        weight = self.weight * (styles.view(1, -1, 1, 1) * dcoefs.view(-1, 1, 1, 1))
+        if self._caching():
+            self._mod_key, self._mod = (key, w.clone()), (styles, dcoefs, weight)
+        return styles, dcoefs, weight
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         weight, fused = self.weight, len(x) == 1
         if fused:  # one sample: modulate and demodulate the weight, cheaper than scaling the activations
-            weight = weight * (styles.view(1, -1, 1, 1) * dcoefs.view(-1, 1, 1, 1))
+            styles, dcoefs, weight = self._modulated(w)
         else:
+            styles = self.affine(w)
+            dcoefs = (styles.square() @ self._weight_norms().T + 1e-8).rsqrt()
             x = x * styles[:, :, None, None]
         if self.up:
             x = F.conv_transpose2d(x, weight.transpose(0, 1), stride=2)
@@ -220,6 +252,20 @@ class StyleGAN2Generator(nn.Module):
     def noisy_layers(self) -> list[nn.Module]:
         """The layers that add per-pixel noise (``noise_mode`` is set on each)."""
         return list(self.convs)
+
+    @property
+    def style_cache(self) -> bool:
+        """Whether renders reuse per-layer work of unchanged inputs (default True; exact, rendering only): each
+        conv's weight norms until the weights change and, for a single sample, the modulated weights of layers
+        whose w did not change (a direction on some layers leaves the others as they were: the Explorer's drag)."""
+        return all(conv.cache for conv in self.convs)
+
+    @style_cache.setter
+    def style_cache(self, value: bool) -> None:
+        for conv in self.convs:
+            conv.cache = bool(value)
+            conv.__dict__.pop("_mod", None), conv.__dict__.pop("_mod_key", None)
+            conv.__dict__.pop("_norms", None), conv.__dict__.pop("_norms_key", None)
 
     @property
     def pca_layer(self) -> str:
