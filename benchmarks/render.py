@@ -1,43 +1,39 @@
 """Rendering speed: batched ``Generator.render`` vs one call per image (how the reference repos draw their
-charts), for the zoo generators. Ratio measured in one run.
+charts), for the zoo generators. Both ways run in turn in every round; the output is the median and the
+[min–max] over the rounds, and the speed-up is taken per round (see ``timing.py``).
 
-    python benchmarks/render.py [--n 512] [--device auto]
+    python benchmarks/render.py [--n 512] [--rounds 7] [--device auto] [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
+from timing import interleaved, ratio, spread
 
 from ganexplorer import load_generator
-
-
-def images_per_second(fn, n: int, device: torch.device) -> float:
-    fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return n / (time.perf_counter() - start)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=512)
+    parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--quick", action="store_true", help="64 images, 2 rounds: a check that it runs")
     args = parser.parse_args()
-    print(f"{'generator':10s} {'device':6s} {'batched img/s':>14s} {'batch-1 img/s':>14s} {'ratio':>7s}")
+    n, rounds = (64, 2) if args.quick else (args.n, args.rounds)
+    print(f"{n} images per call, {rounds} interleaved rounds: median [min–max]")
+    print(f"{'generator':10s} {'device':6s} {'batched img/s':>22s} {'batch-1 img/s':>22s} {'speed-up':>20s}")
     for name in ("mnist", "shapes"):
         g = load_generator(name, device=args.device)
-        z = g.sample_latents(args.n, seed=0)
-        batched = images_per_second(lambda: g.to_uint8(g.render(z, batch_size=256)), args.n, g.device)
-        single = images_per_second(lambda: [g.to_uint8(g.render(z[i:i + 1])) for i in range(args.n)], args.n,
-                                   g.device)
-        print(f"{name:10s} {g.device.type:6s} {batched:14.0f} {single:14.0f} {batched / single:6.1f}x")
+        z = g.sample_latents(n, seed=0)
+        sync = torch.cuda.synchronize if g.device.type == "cuda" else None
+        t = interleaved({"batched": lambda: g.to_uint8(g.render(z, batch_size=256)),
+                         "single": lambda: [g.to_uint8(g.render(z[i:i + 1])) for i in range(n)]},
+                        rounds=rounds, sync=sync)
+        print(f"{name:10s} {g.device.type:6s} {spread(t['batched'].per_second(n), '{:.0f}'):>22s} "
+              f"{spread(t['single'].per_second(n), '{:.0f}'):>22s} {ratio(t['single'], t['batched']):>20s}")
 
 
 if __name__ == "__main__":

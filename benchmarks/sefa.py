@@ -1,16 +1,17 @@
 """SeFa speed: ours (torch eigh on the device, sorted) vs the reference algorithm in numpy (eig of W^T W),
-on StyleGAN2-1024-sized style weights (18 layers concatenated: 6080 units x 512). Ratio measured in one run.
+on StyleGAN2-1024-sized style weights (18 layers concatenated: 6080 units x 512). The two run in turn in every
+round; the output is the median and [min–max] over the rounds, the speed-up taken per round (``timing.py``).
 
-    python benchmarks/sefa.py
+    python benchmarks/sefa.py [--rounds 7] [--quick]
 """
 
 from __future__ import annotations
 
-import statistics
-import time
+import argparse
 
 import numpy as np
 import torch
+from timing import interleaved, ratio
 
 from ganexplorer.device import resolve_device
 from ganexplorer.directions.sefa import factorize
@@ -23,32 +24,25 @@ def reference(weight_t: np.ndarray):
     return vectors.T[order], values[order]
 
 
-def median_seconds(fn, repeats: int = 7) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def main() -> None:
-    rng = np.random.default_rng(0)
-    weight_t = rng.standard_normal((512, 6080)).astype(np.float32)
-    ref = median_seconds(lambda: reference(weight_t))
-    print(f"numpy reference (eig):   {ref * 1e3:8.1f} ms")
-    for name in ["cpu"] + (["cuda"] if torch.cuda.is_available() else []):
-        dev = resolve_device(name)
-        w = torch.from_numpy(weight_t.T.copy()).to(dev)
-
-        def ours():
-            factorize(w)
-            if dev.type == "cuda":
-                torch.cuda.synchronize()
-
-        t = median_seconds(ours)
-        print(f"ganexplorer on {name:4s} (eigh): {t * 1e3:8.1f} ms   speed-up x{ref / t:.1f}")
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--quick", action="store_true", help="a 128 x 1024 weight, 2 rounds: a check that it runs")
+    args = parser.parse_args()
+    (d, units), rounds = ((128, 1024), 2) if args.quick else ((512, 6080), args.rounds)
+    weight_t = np.random.default_rng(0).standard_normal((d, units)).astype(np.float32)
+    contenders = {"numpy reference (eig)": lambda: reference(weight_t)}
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    for name in devices:
+        w = torch.from_numpy(weight_t.T.copy()).to(resolve_device(name))
+        contenders[f"ganexplorer on {name} (eigh)"] = (
+            (lambda w=w: (factorize(w), torch.cuda.synchronize())) if name == "cuda" else (lambda w=w: factorize(w)))
+    t = interleaved(contenders, rounds=rounds)
+    print(f"{units} x {d} weight, {rounds} interleaved rounds: median [min–max]")
+    ref = t["numpy reference (eig)"]
+    for label, timing in t.items():
+        speedup = "" if timing is ref else f"   speed-up {ratio(ref, timing)}"
+        print(f"{label:28s} {str(timing):>28s}{speedup}")
 
 
 if __name__ == "__main__":
