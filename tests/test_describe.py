@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -170,3 +171,88 @@ def test_sefa_directions_on_the_shapes_gan_are_named_with_the_judged_sign(shapes
                 assert said["also"] in {_word(f, change[f]) for f in SIGNED_WORDS if abs(change[f]) > 0.3}, \
                     (k, change, said)
     assert checked >= 4  # x, y, scale, rotation, hue: SeFa finds strong directions for most of them
+
+
+# ---- probes on images whose answer is known exactly --------------------------------------------------------
+
+def _canvas(background, size=32):
+    """(1, 3, size, size) in [-1, 1] filled with an RGB colour given in [0, 1]."""
+    return (torch.tensor(background, dtype=torch.float32)[None, :, None, None] * 2 - 1).expand(1, 3, size,
+                                                                                            size).clone()
+
+
+def _with_square(background, colour, top=10, left=6, side=8):
+    image = _canvas(background)
+    image[0, :, top:top + side, left:left + side] = torch.tensor(colour)[:, None, None] * 2 - 1
+    return image
+
+
+def test_brightness_uses_rec601_luminance_of_0_to_1_values():
+    for rgb in [(0, 0, 0), (1, 1, 1), (1, 0, 0), (0, 1, 0), (0, 0, 1), (0.2, 0.6, 0.4)]:
+        expected = 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]
+        assert _probe(_canvas(rgb), "brightness")[0] == pytest.approx(expected, abs=1e-6), rgb
+    grey = _canvas((0.5, 0.5, 0.5))
+    grey[0, :, :16] = 1.0  # half white (1), half mid-grey (0.5): std of luminance is 0.25
+    assert _probe(grey, "contrast")[0] == pytest.approx(0.25, rel=0.02)
+
+
+def test_area_centroid_and_thickness_of_a_square_light_on_dark_and_dark_on_light():
+    for background, colour in [((0.6, 0.6, 0.6), (1.0, 1.0, 1.0)), ((1.0, 1.0, 1.0), (0.0, 0.0, 0.0)),
+                               ((0.0, 0.0, 0.0), (0.3, 0.9, 0.3))]:
+        square = _with_square(background, colour)  # 8x8 at rows 10..17, columns 6..13
+        values = measure(square, ["area", "centroid_x", "centroid_y", "thickness"])[0].tolist()
+        assert values[0] == pytest.approx(64 / 1024, abs=1e-6), background
+        assert values[1] == pytest.approx(10 / 32, abs=1e-6) and values[2] == pytest.approx(14 / 32, abs=1e-6)
+        assert values[3] == pytest.approx(4.0, abs=1e-5)  # 2 * area / perimeter = 2 * 64 / 32 pixels
+
+
+def test_hue_and_saturation_of_pure_colours():
+    hues = {(1, 0, 0): 0.0, (1, 1, 0): 1 / 6, (0, 1, 0): 1 / 3, (0, 1, 1): 1 / 2, (0, 0, 1): 2 / 3,
+            (1, 0, 1): 5 / 6}
+    for rgb, expected in hues.items():
+        square = _with_square((0, 0, 0), rgb)
+        got = _probe(square, "hue")[0]
+        assert min(abs(got - expected), 1 - abs(got - expected)) < 1e-5, (rgb, got)
+        assert _probe(square, "saturation")[0] == pytest.approx(1.0, abs=1e-5)
+    assert _probe(_with_square((0, 0, 0), (0.5, 0.5, 0.5)), "saturation")[0] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_sharpness_is_the_mean_absolute_laplacian():
+    dot = _canvas((0, 0, 0), size=9)
+    dot[0, :, 4, 4] = 1.0  # one white pixel: |laplacian| 4 at the centre and 1 at its 4 neighbours
+    assert _probe(dot, "sharpness")[0] == pytest.approx(8 / 49, abs=1e-6)  # over the 7x7 valid positions
+    assert _probe(_canvas((0.3, 0.3, 0.3)), "sharpness")[0] == pytest.approx(0.0, abs=1e-7)
+
+
+def test_suggest_scores_confidence_and_runner_up_from_the_measured_effects():
+    from ganexplorer.directions.describe import _suggest
+
+    probes = ["centroid_x", "area", "brightness"]
+    # x moves strongly and steadily; area less but still clearly (score 1.2 * 0.9 vs 3 * 0.9 * 1: under 0.6)
+    label, confidence, also = _suggest(np.array([3.0, 1.2, 0.1]), np.array([0.9, 0.9, 0.9]),
+                                       np.array([1.0, 1.0, 1.0]), np.array([-1.0, 1.0, 1.0]), probes)
+    assert (label, also) == ("moves left", "") and confidence == pytest.approx(0.9)
+    # the runner-up is named when it scores at least 0.6 of the best
+    label, confidence, also = _suggest(np.array([1.0, 0.8, 0.1]), np.array([0.8, 0.9, 0.9]),
+                                       np.array([1.0, 1.0, 1.0]), np.array([1.0, -1.0, 1.0]), probes)
+    assert (label, also) == ("moves right", "smaller / less ink") and confidence == pytest.approx(0.5 * 0.8)
+    # each of the three thresholds alone makes the best effect "unclear"
+    for effects, r2, consistency in [([0.4, 0, 0], [1, 1, 1], [1, 1, 1]), ([2, 0, 0], [0.4, 1, 1], [1, 1, 1]),
+                                     ([2, 0, 0], [1, 1, 1], [0.7, 1, 1])]:
+        label, confidence, also = _suggest(np.array(effects, float), np.array(r2, float),
+                                           np.array(consistency, float), np.ones(3), probes)
+        assert (label, also) == ("unclear / entangled", "") and confidence <= 0.3
+
+
+def test_line_fits_match_numpy_polyfit():
+    g = torch.Generator().manual_seed(0)
+    shifts = torch.linspace(-3, 3, 7)
+    values = 0.7 * shifts[None, :, None] * torch.tensor([1.0, -2.0])[None, None] + torch.randn(5, 7, 2, generator=g)
+    slope, r2 = line_fits(shifts, values)
+    for i in range(5):
+        for p in range(2):
+            y = values[i, :, p].numpy()
+            fit = np.polyfit(shifts.numpy(), y, 1)
+            residual = y - np.polyval(fit, shifts.numpy())
+            assert float(slope[i, p]) == pytest.approx(fit[0], abs=1e-5)
+            assert float(r2[i, p]) == pytest.approx(1 - residual.var() / y.var(), abs=1e-5)
