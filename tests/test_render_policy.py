@@ -29,12 +29,13 @@ def test_style_cache_renders_exactly_the_uncached_image_and_follows_its_inputs()
     w = cached.per_layer(torch.randn(1, 8)).clone()
     with torch.inference_mode():
         first = cached(w)
-        kept = cached.convs[0]._mod[2]
+        kept = cached.convs[0]._mod_entry[2][2]
         assert torch.equal(first, plain(w)) and torch.equal(cached(w), first)
         moved = w.clone()
         moved[:, 3:] += 0.5  # a direction on layers 3.. only: convs 0-2 keep their modulated weights
         out = cached(moved)
-        assert cached.convs[0]._mod[2] is kept and cached.convs[3]._mod[2] is not kept  # hits and misses
+        hit, miss = cached.convs[0]._mod_entry[2][2], cached.convs[3]._mod_entry[2][2]
+        assert hit is kept and miss is not kept
         assert torch.equal(out, plain(moved)) and not torch.equal(out, first)
         early = moved.clone()
         early[:, 0] -= 0.25  # a change on layer 0 alone must reach the image too

@@ -99,13 +99,14 @@ class StyleConv(nn.Module):
     def _weight_norms(self) -> torch.Tensor:
         """sum over the kernel of weight² (out, in): depends on the weights only, so it is kept until they change
         (their version counter moves on any in-place edit, load_state_dict included)."""
+        if not self._caching():
+            return self.weight.square().sum((2, 3))
         key = (self.weight._version, self.weight.data_ptr(), self.weight.device)
-        if not self._caching() or getattr(self, "_norms_key", None) != key:
-            norms = self.weight.square().sum((2, 3))
-            if not self._caching():
-                return norms
-            self._norms, self._norms_key = norms, key
-        return self._norms
+        entry = getattr(self, "_norms_entry", None)  # one attribute, swapped whole: safe for concurrent renders
+        if entry is None or entry[0] != key:
+            entry = (key, self.weight.square().sum((2, 3)))
+            self._norms_entry = entry
+        return entry[1]
 
     def _caching(self) -> bool:
         return self.cache and not torch.is_grad_enabled()
@@ -115,15 +116,15 @@ class StyleConv(nn.Module):
         moves only some layers leaves the others' w, and so their modulated weights, unchanged."""
         key = (self.weight._version, self.weight.data_ptr(), torch.is_autocast_enabled(w.device.type),
                torch.get_autocast_dtype(w.device.type))
-        hit = getattr(self, "_mod_key", None)
-        if self._caching() and hit is not None and hit[0] == key and hit[1].shape == w.shape \
-                and hit[1].dtype == w.dtype and hit[1].device == w.device and torch.equal(hit[1], w):
-            return self._mod
+        entry = getattr(self, "_mod_entry", None)  # (key, w, result), read and written as one
+        if self._caching() and entry is not None and entry[0] == key and entry[1].shape == w.shape \
+                and entry[1].dtype == w.dtype and entry[1].device == w.device and torch.equal(entry[1], w):
+            return entry[2]
         styles = self.affine(w)
         dcoefs = (styles.square() @ self._weight_norms().T + 1e-8).rsqrt()
         weight = self.weight * (styles.view(1, -1, 1, 1) * dcoefs.view(-1, 1, 1, 1))
         if self._caching():
-            self._mod_key, self._mod = (key, w.clone()), (styles, dcoefs, weight)
+            self._mod_entry = (key, w.clone(), (styles, dcoefs, weight))
         return styles, dcoefs, weight
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
@@ -264,8 +265,7 @@ class StyleGAN2Generator(nn.Module):
     def style_cache(self, value: bool) -> None:
         for conv in self.convs:
             conv.cache = bool(value)
-            conv.__dict__.pop("_mod", None), conv.__dict__.pop("_mod_key", None)
-            conv.__dict__.pop("_norms", None), conv.__dict__.pop("_norms_key", None)
+            conv.__dict__.pop("_mod_entry", None), conv.__dict__.pop("_norms_entry", None)
 
     @property
     def pca_layer(self) -> str:
