@@ -175,9 +175,11 @@ class DistributedDiscoveryTrainer(DiscoveryTrainer):
     (so a checkpoint resumes on any number of ranks with the same global batch). R's batch norm uses the global
     batch's statistics (see the module docstring); A and R are wrapped together in DDP; each rank draws its pairs
     from its own stream; only rank 0 writes checkpoints; ``callback`` runs on every rank with the all-reduced
-    metrics; ``cancel`` is read on rank 0 and obeyed by all."""
+    metrics; ``cancel`` is read on rank 0 and obeyed by all. ``sync_batch_norm=False`` keeps each rank's batch
+    norm on its own pairs (plain DDP: one all-reduce per batch-norm layer fewer each way, per step; the step then
+    differs from the single-process one on the same pairs)."""
 
-    def __init__(self, generator, *args: Any, **kwargs: Any):
+    def __init__(self, generator, *args: Any, sync_batch_norm: bool = True, **kwargs: Any):
         if not (dist.is_available() and dist.is_initialized()):
             raise RuntimeError("DistributedDiscoveryTrainer needs an initialised torch.distributed process group: "
                                "start it with torchrun, `ganexplorer discover --nproc-per-node N` or "
@@ -196,7 +198,9 @@ class DistributedDiscoveryTrainer(DiscoveryTrainer):
         self._stream_base, self._reseed = seed, True
         # gloo for control messages (cancel flag, checkpoint agreement): CPU tensors, no GPU sync
         self._control = dist.new_group(backend="gloo") if dist.get_backend() != "gloo" else dist.group.WORLD
-        self.reconstructor = convert_batchnorm(self.reconstructor, self.device)
+        self.sync_batch_norm = bool(sync_batch_norm)
+        if self.sync_batch_norm:
+            self.reconstructor = convert_batchnorm(self.reconstructor, self.device)
         trained = _Trained(self.deformator, self.reconstructor)
         with torch.no_grad():  # DDP broadcasts parameters at construction; buffers (A's fixed matrix, BN stats) too
             for buffer in trained.buffers():
@@ -254,7 +258,8 @@ class DistributedDiscoveryTrainer(DiscoveryTrainer):
 
     def _bank(self, directions: torch.Tensor, complete: bool) -> DirectionBank:
         bank = super()._bank(directions, complete)
-        bank.info.update(world_size=self.world_size, per_rank_batch=self.per_rank_batch)
+        bank.info.update(world_size=self.world_size, per_rank_batch=self.per_rank_batch,
+                         sync_batch_norm=self.sync_batch_norm)
         return bank
 
 
