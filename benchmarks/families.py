@@ -1,15 +1,23 @@
 """Render speed of full-size generators of the supported families, random weights (nothing is downloaded):
-StyleGAN2 at 1024x1024, BigGAN-deep at 256x256, ProGAN at 1024x1024.
+StyleGAN2 at 1024x1024, StyleGAN v1 (genforce) at 1024x1024, BigGAN-deep at 256x256, ProGAN at 1024x1024, and the
+zoo's DCGAN "shapes" at 32x32. (StyleGAN3 is built only from an official .pkl, so it is not here; it has no skip RGB
+path and previews with a reduced batch, like ProGAN.)
 
-For each: seconds per image at batch 1 and at batch 16 (and their ratio, the gain from batching), in float32 and,
-on CUDA, in float16 autocast (the ratio fp32/fp16 measured in the same run); then the Explorer's frames/s: one
+For each: the rendering policy (device.render_policy: dtype, channels-last); seconds per image at batch 1 and at
+batch 16 (and their ratio, the gain from batching), in float32 and, on CUDA, in the policy's half type (the ratio
+measured in the same run); then the Explorer's frames/s: one
 slider move = shift, render, uint8 conversion, tile and encode, as the widget does it (the browser round trip is
 in widget_latency.py). Then the drag preview (issue #21): for generators that can stop synthesis early
 (StyleGAN2's skip architecture), the preview size the Explorer's planner picks for a 0.2 s frame budget (from
 measured times), preview frames/s at that size, the full frame's latency, and how far the preview is from the full
 frame shrunk to the same size (mean absolute difference in 0..255 and PSNR), so users know what they see.
 
-    python benchmarks/families.py [--device auto] [--families stylegan2,biggan,progan] [--repeats 2]
+    python benchmarks/families.py [--device auto] [--families stylegan2,stylegan-v1,biggan,progan,dcgan]
+                                  [--repeats 2] [--quick] [--no-style-cache] [--clock wall|cpu]
+
+``--quick`` skips batch 16 and the Explorer frames/s (the slow parts on a CPU) and keeps the per-family table:
+full-frame latency and preview frames/s at native size. ``--no-style-cache`` turns StyleGAN2's style cache off
+(compare the two runs). With CUDA present the GPU's name is printed with its figures.
 """
 
 from __future__ import annotations
@@ -38,12 +46,22 @@ def make(family: str) -> gx.Generator | None:
         except ImportError:
             print("biggan: skipped (pip install ganexplorer[biggan])")
             return None
+    elif family == "stylegan-v1":
+        from ganexplorer.generators.genforce import StyleGANGenerator
+
+        module = StyleGANGenerator(resolution=1024)
+        module.estimate_w_avg(512)
+        module.truncation = 0.7
+    elif family == "dcgan":
+        return gx.load_generator("shapes", device=ARGS.device, dtype="auto")
     elif family == "progan":
         from ganexplorer.generators.progan import ProGANGenerator
 
         module = ProGANGenerator(resolution=1024)
     else:
         raise SystemExit(f"unknown family {family}")
+    if ARGS.no_style_cache and hasattr(module, "style_cache"):
+        module.style_cache = False
     return gx.Generator(module, device=ARGS.device, name=family)
 
 
@@ -54,11 +72,11 @@ def seconds_per_image(g: gx.Generator, batch: int, repeats: int) -> float:
     for _ in range(repeats):
         if g.device.type == "cuda":
             torch.cuda.synchronize()
-        start = time.perf_counter()
+        start = clock()
         g.render(z, batch_size=batch)
         if g.device.type == "cuda":
             torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - start)
+        best = min(best, clock() - start)
     return best / batch
 
 
@@ -68,12 +86,23 @@ def explorer_fps(g: gx.Generator, moves: int) -> float:
     Explorer.send = lambda self, msg, buffers=None: None  # no browser attached: measure our side only
     ex = Explorer(g, gx.sefa(g, k=10), samples=1, preview_budget=float("inf"))  # full frames only
     ex.set_shift(0, 0.1)
-    start = time.perf_counter()
+    start = clock()
     for i in range(moves):
         ex.set_shift(0, (i % 20) / 10 - 1)
     if g.device.type == "cuda":
         torch.cuda.synchronize()
-    return moves / (time.perf_counter() - start)
+    return moves / (clock() - start)
+
+
+def flat_preview_row(g: gx.Generator, repeats: int) -> tuple[float, float]:
+    """Generators that cannot stop early: (reduced-batch preview frames/s = one sample of four at full size,
+    full-frame seconds of the four samples the Explorer would show)."""
+    from ganexplorer.generators.preview import PreviewPlanner
+
+    planner, z = PreviewPlanner(g, budget=0.2), g.sample_latents(4, seed=2)
+    planner.render(z)
+    preview_s = min(_timed(lambda: planner.render(z)) for _ in range(repeats))
+    return 1 / preview_s, min(_timed(lambda: g.render_uint8(z)) for _ in range(repeats))
 
 
 def preview_row(g: gx.Generator, repeats: int) -> tuple | None:
@@ -100,33 +129,50 @@ def preview_row(g: gx.Generator, repeats: int) -> tuple | None:
 
 
 def _timed(fn) -> float:
-    start = time.perf_counter()
+    start = clock()
     fn()
-    return time.perf_counter() - start
+    return clock() - start
 
 
 def main() -> None:
     global ARGS
     parser = argparse.ArgumentParser()
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--families", default="stylegan2,biggan,progan")
+    parser.add_argument("--families", default="stylegan2,stylegan-v1,biggan,progan,dcgan")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--moves", type=int, default=None, help="slider moves for frames/s (default 5 CPU, 50 GPU)")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="cpu: this process's CPU time instead of wall time (shared machines)")
+    parser.add_argument("--quick", action="store_true", help="skip batch 16 and the Explorer frames/s")
+    parser.add_argument("--no-style-cache", action="store_true", help="StyleGAN2 without its style cache")
     ARGS = parser.parse_args()
-    rows, previews = [], []
+    rows, previews, flats, policies = [], [], [], []
     for family in ARGS.families.split(","):
         g = make(family)
         if g is None:
             continue
-        dtypes = ["float32", "float16"] if g.device.type == "cuda" else ["float32"]
-        for dtype in dtypes:
-            g.dtype = {"float32": torch.float32, "float16": torch.float16}[dtype]
-            one, sixteen = seconds_per_image(g, 1, ARGS.repeats), seconds_per_image(g, 16, ARGS.repeats)
-            fps = explorer_fps(g, ARGS.moves or (50 if g.device.type == "cuda" else 5))
+        policies.append((family, g.policy, g.channels_last))
+        dtypes = [torch.float32] + ([g.policy.dtype] if g.policy.dtype != torch.float32 else [])
+        for dt in dtypes:
+            g.dtype, dtype = dt, str(dt).removeprefix("torch.")
+            one = seconds_per_image(g, 1, ARGS.repeats)
+            sixteen = float("nan") if ARGS.quick else seconds_per_image(g, 16, ARGS.repeats)
+            fps = float("nan") if ARGS.quick else explorer_fps(g, ARGS.moves or (50 if g.device.type == "cuda" else 5))
             c, h, w = g.image_shape
             rows.append((family, f"{h}x{w}", g.device.type, dtype, one, sixteen, one / sixteen, fps))
-            previews.append((family, g.device.type, dtype, preview_row(g, ARGS.repeats)))
+            row = preview_row(g, ARGS.repeats)
+            previews.append((family, g.device.type, dtype, row))
+            if row is None:
+                flats.append((family, g.device.type, dtype, *flat_preview_row(g, ARGS.repeats)))
             print(f"{family}: {dtype} done", flush=True)
+    if torch.cuda.is_available():
+        print(f"GPU: {torch.cuda.get_device_name()}")
+    print(f"times: {'CPU time of this process' if ARGS.clock == 'cpu' else 'wall clock'}, "
+          f"{torch.get_num_threads()} torch threads")
+    print(f"\n{'family':12s} rendering policy")
+    for fam, policy, cl in policies:
+        print(f"{fam:12s} {str(policy.dtype).removeprefix('torch.')}, {'channels-last' if cl else 'NCHW'} "
+              f"weights: {policy.why}")
     print(f"\n{'family':10s} {'size':9s} {'device':6s} {'dtype':8s} {'s/img b1':>9s} {'s/img b16':>10s} "
           f"{'b16 gain':>8s} {'Explorer fps':>12s}")
     for fam, size, dev, dtype, one, sixteen, gain, fps in rows:
@@ -135,20 +181,31 @@ def main() -> None:
           f"{'|preview - full| (0..255)':>26s} {'PSNR dB':>8s}")
     for fam, dev, dtype, p in previews:
         if p is None:
-            print(f"{fam:10s} {dev:6s} {dtype:8s} {'none: full frames only (no intermediate RGB)':>40s}")
+            print(f"{fam:10s} {dev:6s} {dtype:8s} {'none: no intermediate RGB (reduced batch below)':>40s}")
         else:
             size, pfps, full_s, mad, psnr = p
             print(f"{fam:10s} {dev:6s} {dtype:8s} {size:>7d}² {pfps:11.2f} {full_s:7.2f} {mad:26.1f} {psnr:8.1f}")
+    if flats:
+        print(f"\nreduced-batch previews (4 samples: the first follows the drag at full size)\n{'family':10s} "
+              f"{'device':6s} {'dtype':8s} {'preview fps':>11s} {'full s (4)':>10s}")
+        for fam, dev, dtype, pfps, full_s in flats:
+            print(f"{fam:10s} {dev:6s} {dtype:8s} {pfps:11.2f} {full_s:10.2f}")
     if torch.cuda.is_available():
-        print(f"GPU: {torch.cuda.get_device_name()}")
+        print(f"GPU figures above: {torch.cuda.get_device_name()}")
     for fam in {r[0] for r in rows}:
         pair = [r for r in rows if r[0] == fam]
         if len(pair) == 2:
-            print(f"{fam}: fp16 speed-up at batch 16: {pair[0][5] / pair[1][5]:.2f}x, batch 1: "
+            print(f"{fam}: {pair[1][3]} speed-up at batch 16: {pair[0][5] / pair[1][5]:.2f}x, batch 1: "
                   f"{pair[0][4] / pair[1][4]:.2f}x")
 
 
-ARGS = argparse.Namespace(device="auto")
+ARGS = argparse.Namespace(device="auto", no_style_cache=False)
+
+
+def clock() -> float:
+    """Wall time, or with ``--clock cpu`` this process's CPU time: on a shared machine the wall clock measures the
+    other jobs too, CPU time only our work (with OMP_NUM_THREADS=1 it is the one-core cost of a frame)."""
+    return time.process_time() if getattr(ARGS, "clock", "wall") == "cpu" else time.perf_counter()
 
 if __name__ == "__main__":
     main()
