@@ -139,3 +139,45 @@ def test_large_images_render_in_chunks_of_a_pixel_budget(monkeypatch):
     calls.clear()
     assert torch.allclose(g.render(z, batch_size=8), g.render(z), atol=1e-6) and calls == [8, 3, 3, 2]
     hook.remove()
+
+
+def test_construction_errors_name_the_problem_and_the_fix():
+    with pytest.raises(TypeError, match="Generator wraps a torch.nn.Module, got int"):
+        Generator(3)
+    with pytest.raises(ValueError, match=r"pass it explicitly, e.g. Generator\(module, latent_dim=128\)"):
+        Generator(nn.Linear(4, 4), latent_dim=0, device="cpu")
+    for name in ("float16", "fp16", "half", "bfloat16", "bf16", "float32"):
+        assert Generator(TinyGenerator(), device="cpu", dtype=name).dtype in (torch.float16, torch.bfloat16,
+                                                                               torch.float32)
+    assert Generator(TinyGenerator(), device="cpu", dtype="float16").dtype == torch.float16
+
+
+def test_per_layer_latents_need_a_layer_aware_module_and_the_right_layer_count(tiny, style):
+    with pytest.raises(ValueError, match=r"latents must have shape \(N, 8\) for tiny, got \(2, 4, 8\)$"):
+        tiny.render(torch.zeros(2, 4, 8))  # a flat generator: no per-layer latents
+    with pytest.raises(ValueError, match=r"\(N, 8\) or, one latent per layer, \(N, 4, 8\) for .*got \(2, 5, 8\)"):
+        style.render(torch.zeros(2, 5, 8))
+    assert style.check_latents(torch.zeros(2, 4, 8)).shape == (2, 4, 8)
+    assert tiny.check_latents(torch.zeros(0, 8)).shape == (0, 8)  # no latents: nothing to check
+
+
+def test_overflowing_modules_are_explained_and_half_precision_is_named():
+    class Overflow(nn.Module):
+        latent_dim = 2
+
+        def forward(self, z):
+            return (z * float("inf")).view(-1, 1, 1, 2)
+
+    g = Generator(Overflow(), device="cpu", name="over")
+    with pytest.raises(ValueError, match=r"over returned NaN or inf pixels .*\(they overflowed inside the network\)"):
+        g.render(torch.ones(1, 2))
+    half = Generator(Overflow(), device="cpu", name="over", dtype="bfloat16")
+    with pytest.raises(ValueError, match="at reduced precision: try dtype='float32'"):
+        half.render(torch.ones(1, 2))
+
+
+def test_a_single_chunk_is_returned_as_rendered(tiny):
+    z = tiny.sample_latents(4, seed=0)
+    assert tiny.render(z).shape == (4, 3, 16, 16) and tiny.render(z, batch_size=4).is_contiguous()
+    with pytest.raises(ValueError, match="images \\(N, C, H, W\\) with C = 1 or 3, values in \\[-1, 1\\]"):
+        Generator(nn.Linear(4, 10), latent_dim=4, device="cpu").render(torch.zeros(1, 4))

@@ -96,3 +96,27 @@ def test_slider_ranges_follow_the_spread_of_the_generators_latents(tiny):
     ranges = sefa(narrow).shift_range
     assert all(0.25 < r < 0.35 for r in ranges)
     assert all(0.25 < r < 0.35 for r in pca(narrow, k=3, n_samples=500).shift_range)
+
+
+def test_layer_range_factorises_those_layers_and_moves_only_their_latents(style):
+    """On the toy style generator (one 6x8 affine per layer): the eigenvectors of the chosen layers' stacked,
+    row-normalised weights (numpy, from the module's parameters), applied to those layers' latents only."""
+    bank = sefa(style, layers="1-2")
+    w = torch.cat([style.module.affines[1].weight, style.module.affines[2].weight]).double().numpy()
+    w = w / np.linalg.norm(w, axis=1, keepdims=True)
+    values, vectors = np.linalg.eigh(w.T @ w)
+    order = np.argsort(-values)
+    np.testing.assert_allclose(bank.scores, values[order], rtol=1e-5, atol=1e-6)
+    for ours, ref in zip(bank.directions.double().numpy(), vectors.T[order]):
+        assert abs(float(ours @ ref)) == pytest.approx(1.0, abs=1e-5)
+    assert bank.layers == ["1-2"] * len(bank) and bank.num_layers == 4
+    assert bank.info["method"] == "sefa" and bank.info["layers"] == "1-2" and bank.info["weight_shape"] == [12, 8]
+    z = style.sample_latents(3, seed=0)
+    moved = bank.shift(z, [1.5] + [0.0] * (len(bank) - 1))
+    assert moved.shape == (3, 4, 8)
+    for layer in range(4):
+        expected = z + 1.5 * bank.directions[0] if layer in (1, 2) else z
+        torch.testing.assert_close(moved[:, layer], expected)
+    whole = sefa(style)  # every layer: a different weight, so different directions
+    assert whole.layers == ["all"] * len(whole)
+    assert abs(float(whole.directions[0] @ bank.directions[0])) < 0.999
