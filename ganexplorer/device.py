@@ -55,15 +55,16 @@ class RenderPolicy:
 
 
 def render_policy(module: torch.nn.Module, device: torch.device, bf16_supported: bool | None = None) -> RenderPolicy:
-    """The best dtype / memory format for ``module``'s family on ``device``: float32 on CPU (half precision is
-    emulated there and slower); on CUDA bfloat16 where the GPU has it (Ampere and later), else float16 where the
+    """The best dtype / memory format for ``module``'s family on ``device``: float32 on CPU (renders identical on
+    every CPU; bfloat16 autocast is faster only on CPUs with AVX512-BF16 / AMX, and only for some families, so it
+    stays an opt-in); on CUDA bfloat16 where the GPU has it (Ampere and later), else float16 where the
     family is safe in it, else float32. Unknown modules render in float32 unless they declare
     ``render_half = ("bfloat16", ...)``. ``bf16_supported`` overrides the GPU query (tests)."""
     family = type(module).__name__
     allowed = getattr(module, "render_half", FAMILY_HALF.get(family, ()))
     if device.type != "cuda":
         return RenderPolicy(torch.float32, family in CPU_CHANNELS_LAST,
-                            f"{device.type}: float32 (half precision is not faster on CPUs)")
+                            f"{device.type}: float32 (exact, the same on every CPU; dtype='bfloat16' opts in)")
     if bf16_supported is None:
         bf16_supported = torch.cuda.is_bf16_supported()
     channels_last = family in CUDA_CHANNELS_LAST
