@@ -13,11 +13,13 @@ measured times), preview frames/s at that size, the full frame's latency, and ho
 frame shrunk to the same size (mean absolute difference in 0..255 and PSNR), so users know what they see.
 
     python benchmarks/families.py [--device auto] [--families stylegan2,stylegan-v1,biggan,progan,dcgan]
-                                  [--repeats 2] [--quick] [--no-style-cache] [--clock wall|cpu]
+                                  [--repeats 2] [--quick] [--no-style-cache] [--clock wall|cpu] [--layouts]
 
 ``--quick`` skips batch 16 and the Explorer frames/s (the slow parts on a CPU) and keeps the per-family table:
 full-frame latency and preview frames/s at native size. ``--no-style-cache`` turns StyleGAN2's style cache off
-(compare the two runs). With CUDA present the GPU's name is printed with its figures.
+(compare the two runs). ``--layouts`` compares float32 NCHW, channels-last weights and bfloat16 per family
+instead (the evidence for device.render_policy's channels-last choice). With CUDA present the GPU's name is
+printed with its figures.
 """
 
 from __future__ import annotations
@@ -128,6 +130,26 @@ def preview_row(g: gx.Generator, repeats: int) -> tuple | None:
     return size, 1 / preview_s, full_s, diff.mean(), psnr
 
 
+def layout_row(g: gx.Generator, repeats: int) -> dict[str, float]:
+    """Seconds per image at batch 1 in float32 NCHW, float32 channels-last weights and bfloat16 autocast,
+    interleaved (min over ``repeats``): the evidence for the policy's channels-last choice on this device."""
+    z, times = g.sample_latents(1, seed=3), {}
+    variants = {"fp32 NCHW": (torch.contiguous_format, torch.float32),
+                "fp32 channels-last": (torch.channels_last, torch.float32),
+                "bf16 autocast": (torch.contiguous_format, torch.bfloat16)}
+    keep = (g.dtype, torch.channels_last if g.channels_last else torch.contiguous_format)
+    for i in range(repeats + 1):
+        for name, (layout, dtype) in variants.items():
+            g.module.to(memory_format=layout)
+            g.dtype = dtype
+            seconds = _timed(lambda: g.render(z, batch_size=1))
+            if i:  # the first round warms up each variant
+                times[name] = min(times.get(name, float("inf")), seconds)
+    g.dtype = keep[0]
+    g.module.to(memory_format=keep[1])
+    return times
+
+
 def _timed(fn) -> float:
     start = clock()
     fn()
@@ -143,13 +165,23 @@ def main() -> None:
     parser.add_argument("--moves", type=int, default=None, help="slider moves for frames/s (default 5 CPU, 50 GPU)")
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                         help="cpu: this process's CPU time instead of wall time (shared machines)")
+    parser.add_argument("--layouts", action="store_true",
+                        help="only compare float32 NCHW / channels-last / bfloat16 per family (the policy's evidence)")
     parser.add_argument("--quick", action="store_true", help="skip batch 16 and the Explorer frames/s")
     parser.add_argument("--no-style-cache", action="store_true", help="StyleGAN2 without its style cache")
     ARGS = parser.parse_args()
     rows, previews, flats, policies = [], [], [], []
+    if ARGS.layouts:
+        print(f"seconds per image, batch 1 ({'CPU time' if ARGS.clock == 'cpu' else 'wall clock'}); speed-up vs NCHW")
     for family in ARGS.families.split(","):
         g = make(family)
         if g is None:
+            continue
+        if ARGS.layouts:
+            times = layout_row(g, ARGS.repeats)
+            base = times["fp32 NCHW"]
+            print(f"{family:12s} " + "; ".join(f"{k} {v * 1e3:.1f} ms ({base / v:.2f}x)" for k, v in times.items()),
+                  flush=True)
             continue
         policies.append((family, g.policy, g.channels_last))
         dtypes = [torch.float32] + ([g.policy.dtype] if g.policy.dtype != torch.float32 else [])
@@ -167,6 +199,8 @@ def main() -> None:
             print(f"{family}: {dtype} done", flush=True)
     if torch.cuda.is_available():
         print(f"GPU: {torch.cuda.get_device_name()}")
+    if ARGS.layouts:
+        return
     print(f"times: {'CPU time of this process' if ARGS.clock == 'cpu' else 'wall clock'}, "
           f"{torch.get_num_threads()} torch threads")
     print(f"\n{'family':12s} rendering policy")
