@@ -37,10 +37,10 @@ FAMILY_HALF: dict[str, tuple[str, ...]] = {
     "DCGANGenerator": (),  # 32-64 px nets: a GPU is launch-bound on them, half precision buys nothing
     "SNGANGenerator": (),
 }
-# channels-last weights, measured on CPU (benchmarks/families.py --policy): only where it paid. StyleGAN2 already
-# runs its activations channels-last inside forward.
-# (fp32, 2-core AMD EPYC, CPU time per image, min of 4 interleaved: DCGAN 32 px 1.3-1.5x, ProGAN-256 1.16x,
-# StyleGAN v1-256 1.10x; BigGAN-128 1.00x and StyleGAN2-256 0.95x stay NCHW.) Not measured on a GPU: off there.
+# channels-last weights: on where it was measured to pay on CPU (benchmarks/families.py --layouts --clock cpu; fp32,
+# AMD EPYC, one thread, CPU time per image: DCGAN 32 px 1.13-1.5x, ProGAN 1.16x, StyleGAN v1 1.10x; BigGAN 1.00x
+# and StyleGAN2 0.95x stay NCHW, StyleGAN2 already runs its activations channels-last inside forward). Not measured
+# on a GPU: off there until it is.
 CPU_CHANNELS_LAST: frozenset[str] = frozenset({"DCGANGenerator", "ProGANGenerator", "StyleGANGenerator"})
 CUDA_CHANNELS_LAST: frozenset[str] = frozenset()
 
