@@ -218,6 +218,9 @@ def cmd_discover(args) -> None:
 
 
 def _discover_summary(args, bank) -> None:
+    if not bank.info["history"]:
+        print(f"{len(bank)} {args.deformator} directions, stopped at step {bank.info['steps']} before the first log")
+        return
     last = bank.info["history"][-1]
     ranks = bank.info.get("world_size", 1)
     batch = (f", global batch {bank.info['batch_size']} = {ranks} ranks x {bank.info['per_rank_batch']}"
@@ -251,6 +254,7 @@ def _discover_rank(args) -> None:
 def _discover_launch(args) -> None:
     """``--nproc-per-node N`` on one machine: torchrun's Python API starts N workers on 127.0.0.1. Ctrl-C
     stops every rank cleanly after the current step (rank 0 saves the bank); a second Ctrl-C aborts."""
+    import multiprocessing
     import os
     import signal
 
@@ -258,18 +262,18 @@ def _discover_launch(args) -> None:
     from .directions.discovery.distributed import DistributedRunError, _launch
 
     job = _discover_job(args, args.out)
-    os.environ["TORCHELASTIC_SIGNALS_TO_HANDLE"] = "SIGTERM,SIGHUP,SIGQUIT"  # SIGINT: ours (below), not abort
-    pressed = []
+    job.cancel = multiprocessing.get_context("spawn").Event()  # rank 0 reads it; Ctrl-C here sets it
+    os.environ["TORCHELASTIC_SIGNALS_TO_HANDLE"] = "SIGTERM,SIGHUP,SIGQUIT"  # torch < 2.9 reads only this
 
     def on_interrupt(signum, frame):
-        if pressed:
+        if job.cancel.is_set():
             raise KeyboardInterrupt
-        pressed.append(True)
+        job.cancel.set()
         print("\nstopping every rank after the current step (Ctrl-C again to abort)", file=sys.stderr)
 
     previous = signal.signal(signal.SIGINT, on_interrupt)
     try:
-        _launch(job, args.nproc_per_node)
+        _launch(job, args.nproc_per_node, sigint=False)
     except DistributedRunError as exc:
         raise SystemExit(f"error: {exc}") from exc
     finally:

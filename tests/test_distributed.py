@@ -248,7 +248,7 @@ def test_cli_launches_on_n_processes_and_python_m_works(tmp_path, monkeypatch, c
 
     jobs = []
 
-    def fake_launch(job, nproc):
+    def fake_launch(job, nproc, sigint=True):
         jobs.append((job, nproc))
         raise gxd.DistributedRunError("distributed discovery stopped: rank 1 exited with code 3", 1, None)
 
@@ -258,6 +258,7 @@ def test_cli_launches_on_n_processes_and_python_m_works(tmp_path, monkeypatch, c
                   "--out", str(tmp_path / "b.gxb")])
     job, nproc = jobs[0]
     assert nproc == 2 and job.steps == 7 and job.trainer["batch_size"] == 4 and job.model == "mnist"
+    assert job.cancel is not None and not job.cancel.is_set() and job.stop_on_sigint
     monkeypatch.setattr(sys, "argv", ["ganexplorer", "discover", "--help"])
     with pytest.raises(SystemExit) as done:  # python -m ganexplorer (what torchrun -m ganexplorer runs)
         runpy.run_module("ganexplorer", run_name="__main__")

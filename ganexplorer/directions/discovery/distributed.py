@@ -338,9 +338,11 @@ def run_worker(job: DiscoveryJob) -> str | None:
     rank = dist.get_rank()
     cancel = job.cancel
     if job.stop_on_sigint and threading.current_thread() is threading.main_thread():
-        # Ctrl-C reaches every worker of a terminal's job: rank 0 turns it into a clean stop for all ranks
-        cancel = cancel if cancel is not None else threading.Event()
-        signal.signal(signal.SIGINT, lambda *_: cancel.set())
+        # Ctrl-C reaches every worker of a terminal's job: rank 0 turns it into a clean stop for all ranks. The
+        # handler sets a thread Event (re-entrant lock), never the shared one rank 0 may be reading at that moment
+        pressed = threading.Event()
+        signal.signal(signal.SIGINT, lambda *_: pressed.set())
+        cancel = _Either(pressed, job.cancel)
     try:
         generator = load_generator(job.model, family=job.family, device=str(device), **job.options)
         trainer = DistributedDiscoveryTrainer(generator, **job.trainer)
@@ -359,6 +361,16 @@ def run_worker(job: DiscoveryJob) -> str | None:
     finally:
         if own_group:
             dist.destroy_process_group()
+
+
+class _Either:
+    """Set when any of its flags (objects with ``is_set()``, or None) is set."""
+
+    def __init__(self, *flags: Any):
+        self.flags = [f for f in flags if f is not None]
+
+    def is_set(self) -> bool:
+        return any(f.is_set() for f in self.flags)
 
 
 def _recorded_worker(job: DiscoveryJob) -> str | None:
@@ -411,12 +423,19 @@ def _failure(exc: BaseException, checkpoint: str | None) -> DistributedRunError:
     return DistributedRunError(f"distributed discovery stopped: {where} {what}{resume}", rank, checkpoint)
 
 
-def _launch(job: DiscoveryJob, nproc: int, entry: Callable[[DiscoveryJob], Any] = _recorded_worker) -> None:
+def _launch(job: DiscoveryJob, nproc: int, entry: Callable[[DiscoveryJob], Any] = _recorded_worker,
+            sigint: bool = True) -> None:
     """Start ``nproc`` workers on this machine with torchrun's Python API (``elastic_launch``, no restarts),
-    rendezvous on 127.0.0.1; raise ``DistributedRunError`` naming the rank if any fails."""
+    rendezvous on 127.0.0.1; raise ``DistributedRunError`` naming the rank if any fails. ``sigint=False``: the
+    agent leaves Ctrl-C to the caller and the workers (which stop cleanly), instead of killing the workers."""
+    from dataclasses import fields
+
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
-    config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=nproc, run_id=f"ganexplorer-{uuid.uuid4()}",
+    extra = {}
+    if not sigint and "signals_to_handle" in {f.name for f in fields(LaunchConfig)}:
+        extra["signals_to_handle"] = "SIGTERM,SIGHUP,SIGQUIT"
+    config = LaunchConfig(**extra, min_nodes=1, max_nodes=1, nproc_per_node=nproc, run_id=f"ganexplorer-{uuid.uuid4()}",
                           rdzv_backend="c10d", rdzv_endpoint=f"127.0.0.1:{_free_port()}",
                           rdzv_configs={"is_host": True}, max_restarts=0, local_addr="127.0.0.1",
                           start_method="spawn", monitor_interval=0.1)
