@@ -268,3 +268,17 @@ def test_project_then_grid_traverses_the_real_image(tmp_path):
     expected = np.kron(g.render_uint8(latent)[0, :, :, 0], np.ones((2, 2), np.uint8))
     np.testing.assert_array_equal(centre, expected)
     assert np.abs(expected.astype(int) - np.kron(digit, np.ones((2, 2), np.uint8))).mean() < 12  # it is the digit
+
+
+def test_discover_saves_the_trained_orthonormal_bank_and_reports_its_last_log(tmp_path, capsys, mnist):
+    out = tmp_path / "found.gxb"
+    assert main(["discover", "--model", "mnist", "-k", "6", "--steps", "12", "--batch-size", "8", "--out", str(out),
+                 "--device", "cpu"]) == 0
+    printed = capsys.readouterr().out
+    bank = DirectionBank.load(out, generator=mnist)
+    assert len(bank) == 6 and bank.source == ["discovery"] * 6 and bank.info["steps"] == 12
+    torch.testing.assert_close(bank.directions @ bank.directions.T, torch.eye(6), atol=1e-4, rtol=0)  # ortho
+    assert f"saved {out}" in printed
+    last = bank.info["history"][-1]  # the summary quotes the bank's own last log entry
+    assert f"6 ortho directions after 12 steps: train accuracy {last['accuracy']:.3f} (chance: 1/6 = 0.167), " \
+           f"shift error {last['shift_error']:.2f}" in printed
