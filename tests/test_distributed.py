@@ -174,20 +174,11 @@ def test_rca_and_describe_shard_across_ranks_with_one_process_answers(two_ranks,
             assert torch.allclose(a, b, atol=1e-5)
 
 
-def _cancel_at(step: int):
-    box = {}
-
-    def callback(s, metrics):
-        if s >= step:
-            box["handle"].cancel()
-    return box, callback
-
-
 def test_two_process_run_is_cancelled_from_rank_0_and_resumes_on_one_process(tmp_path, mnist):
     ckpt, out = tmp_path / "run.ckpt", tmp_path / "bank.gxb"
     seen = []
     handle = gxd.launch_discovery("mnist", nproc=2, steps=10_000, out=out, device="cpu", checkpoint=ckpt, k=4,
-                                  batch_size=4, seed=0, lr=1e-3, log_every=2, checkpoint_every=2,
+                                  batch_size=4, seed=0, lr=1e-3, log_every=2, checkpoint_every=2, score_samples=1,
                                   callback=lambda s, m: seen.append(s) or (s >= 4 and handle.cancel()))
     assert not handle.done()  # the caller's thread is free while the workers train
     bank = handle.result(timeout=120)
@@ -220,7 +211,7 @@ def _dying_entry(job):
 def test_a_dying_rank_is_named_and_the_last_checkpoint_loads(tmp_path, mnist):
     ckpt = tmp_path / "run.ckpt"
     job = gxd._job("mnist", 2, 1000, tmp_path / "bank.gxb", "cpu", None, None, ckpt, 2, 2, False,
-                   {"k": 4, "batch_size": 4, "seed": 0})
+                   {"k": 4, "batch_size": 4, "seed": 0}, score_samples=1)
     with pytest.raises(gxd.DistributedRunError, match="rank 1 exited with code 3") as caught:
         gxd._launch(job, 2, _dying_entry)
     assert caught.value.rank == 1 and str(ckpt) in str(caught.value)
@@ -280,3 +271,21 @@ def test_the_rank_that_died_is_named_not_the_one_that_lost_its_partner(tmp_path)
     exc = ChildFailedError("run_worker", {0: ProcessFailure(0, 1, 1, str(lost)), 1: died})
     error = gxd._failure(exc, "run.ckpt")
     assert error.rank == 1 and "rank 1 was killed by signal 9" in str(error) and "run.ckpt stays loadable" in str(error)
+
+
+def test_rca_out_of_memory_scores_the_same_pairs_in_smaller_chunks(mnist):
+    torch.manual_seed(7)
+    r = make_reconstructor("lenet", 1, 32, K).eval()
+    bank = DirectionBank(torch.eye(mnist.latent_dim)[:K], generator=mnist.name)
+    calm = rca(mnist, bank, r, n=24, batch_size=12, progress=False)
+    sizes = []
+
+    class SmallMemory(torch.nn.Module):  # R that "runs out of memory" on more than 4 pairs
+        def forward(self, pairs):
+            sizes.append(len(pairs))
+            if len(pairs) > 4:
+                raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+            return r(pairs)
+
+    tight = rca(mnist, bank, SmallMemory(), n=24, batch_size=12, progress=False)
+    assert tight == calm and sizes == [12, 6] + [3] * 8  # halved until it fits, then kept small

@@ -307,6 +307,7 @@ class DiscoveryJob:
     checkpoint: str | None = None
     log_every: int = 50
     checkpoint_every: int = 500
+    score_samples: int = 16
     progress: bool = False
     cancel: Any = None  # a multiprocessing Event read by rank 0
     metrics: Any = None  # a multiprocessing Queue rank 0 sends (step, metrics) to
@@ -353,7 +354,8 @@ def run_worker(job: DiscoveryJob) -> str | None:
 
         bank = trainer.run(job.steps, callback=report, cancel=cancel if rank == 0 else None,
                            checkpoint=job.checkpoint, log_every=job.log_every,
-                           checkpoint_every=job.checkpoint_every, progress=job.progress)
+                           checkpoint_every=job.checkpoint_every, progress=job.progress,
+                           score_samples=job.score_samples)
         if rank == 0:
             bank.save(job.out)
             return job.out
@@ -507,7 +509,7 @@ class DistributedDiscovery:
 
 def _job(model: Any, nproc: int, steps: int, out: str | Path | None, device: str, family: str | None,
          options: dict[str, Any] | None, checkpoint: str | Path | None, log_every: int, checkpoint_every: int,
-         progress: bool, trainer: dict[str, Any]) -> DiscoveryJob:
+         progress: bool, trainer: dict[str, Any], score_samples: int = 16) -> DiscoveryJob:
     from ...generators import Generator
 
     if isinstance(model, Generator):
@@ -524,22 +526,24 @@ def _job(model: Any, nproc: int, steps: int, out: str | Path | None, device: str
         out = Path(tempfile.mkdtemp(prefix="ganexplorer-")) / "bank.gxb"
     return DiscoveryJob(model=model, out=str(out), steps=steps, trainer=trainer, family=family, device=device,
                         options=dict(options or {}), checkpoint=None if checkpoint is None else str(checkpoint),
-                        log_every=log_every, checkpoint_every=checkpoint_every, progress=progress)
+                        log_every=log_every, checkpoint_every=checkpoint_every, progress=progress,
+                        score_samples=score_samples)
 
 
 def launch_discovery(model: Any, nproc: int = 2, steps: int = 2000, out: str | Path | None = None,
                      device: str = "auto", family: str | None = None, options: dict[str, Any] | None = None,
                      checkpoint: str | Path | None = None, log_every: int = 50, checkpoint_every: int = 500,
                      callback: Callable[[int, dict[str, float]], Any] | None = None, cancel: Any = None,
-                     progress: bool = False, **trainer: Any) -> DistributedDiscovery:
+                     progress: bool = False, score_samples: int = 16, **trainer: Any) -> DistributedDiscovery:
     """Start discovery on ``nproc`` local processes (one per GPU when CUDA is present, else gloo on CPU) and
     return at once with a handle; the caller's thread (a notebook, the Explorer) stays free. ``model``: a zoo
     name, a checkpoint path or a torch module; ``trainer``: ``DiscoveryTrainer`` arguments (``batch_size`` is
     per process). ``callback(step, metrics)`` runs in a background thread of the caller with rank 0's metrics;
     ``cancel`` (anything with ``is_set()``, e.g. a threading.Event) or ``handle.cancel()`` stops every rank
-    cleanly. Workers need the ``if __name__ == "__main__":`` guard when called from a script."""
+    cleanly; ``score_samples``: pairs per direction for the bank's scores (as in ``run``). From a script, call
+    it under ``if __name__ == "__main__":`` (workers are spawned and re-import the main module)."""
     job = _job(model, nproc, steps, out, device, family, options, checkpoint, log_every, checkpoint_every,
-               progress, trainer)
+               progress, trainer, score_samples)
     return DistributedDiscovery(job, nproc, callback, cancel, _recorded_worker)
 
 

@@ -53,15 +53,16 @@ def rca(generator, bank, reconstructor: nn.Module | Any, n: int = 2048, shift_sc
     if rank != 0 and bar is not None:
         bar.close()
         bar = None
-    start, batch = 0, 0
+    start, batch, chunk = 0, 0, batch_size
     while start < n:
         m = min(batch_size, n - start)
         index = (torch.arange(start, start + m, device=dev) % k)
         z = generator.latents_from_noise(torch.randn(m, generator.latent_dim, device=dev, generator=gen))
         eps = sample_shifts(m, shift_scale, min_shift, dev, gen)
         if batch % world == rank:  # this rank's share; every rank draws every batch so the pairs match 1 process
-            chunk, done = m, 0
-            while done < m:  # out of memory: the same pairs in smaller chunks
+            # out of memory: the same pairs in smaller chunks (the chunk size stays small for later batches)
+            done = 0
+            while done < m:
                 sl = slice(done, min(m, done + chunk))
                 try:
                     shift = deformator(index[sl], eps[sl]) if deformator is not None else \
