@@ -13,13 +13,13 @@ measured times), preview frames/s at that size, the full frame's latency, and ho
 frame shrunk to the same size (mean absolute difference in 0..255 and PSNR), so users know what they see.
 
     python benchmarks/families.py [--device auto] [--families stylegan2,stylegan-v1,biggan,progan,dcgan]
-                                  [--repeats 2] [--quick] [--no-style-cache] [--clock wall|cpu] [--layouts]
+                                  [--repeats 2] [--quick] [--no-style-cache] [--clock wall|cpu] [--layouts] [--cache]
 
 ``--quick`` skips batch 16 and the Explorer frames/s (the slow parts on a CPU) and keeps the per-family table:
 full-frame latency and preview frames/s at native size. ``--no-style-cache`` turns StyleGAN2's style cache off
 (compare the two runs). ``--layouts`` compares float32 NCHW, channels-last weights and bfloat16 per family
 instead (the evidence for device.render_policy's channels-last choice). With CUDA present the GPU's name is
-printed with its figures.
+printed with its figures. ``--cache`` times StyleGAN2's style cache on and off (with ``--quick``: previews only).
 """
 
 from __future__ import annotations
@@ -150,6 +150,32 @@ def layout_row(g: gx.Generator, repeats: int) -> dict[str, float]:
     return times
 
 
+def cache_rows(g: gx.Generator, repeats: int, sizes: list[int | None]) -> None:
+    """StyleGAN2's style cache on and off, as a drag renders (one sample, a new w on the moved layers per frame),
+    for a direction on all layers, on the fine half and on layers 0-1; interleaved, min over ``repeats``."""
+    m = g.module
+    w = m.per_layer(g.sample_latents(1, seed=1)).clone()
+    d = torch.randn(m.latent_dim, generator=torch.Generator().manual_seed(0)).to(w.device)
+    ranges = {"all": range(m.num_layers), "fine half": range(m.num_layers // 2, m.num_layers), "0-1": range(2)}
+    for name, layers in ranges.items():
+        for size in sizes:
+            times: dict[bool, float] = {}
+            for i in range(repeats + 1):
+                for cache in (False, True):
+                    m.style_cache = cache
+                    for j in range(2):  # the first frame fills the cache, the second is the one timed
+                        wi = w.clone()
+                        wi[:, list(layers)] += 0.1 * (2 * i + j + 1) * d
+                        with torch.inference_mode():
+                            seconds = _timed(lambda: m(wi, resolution=size))
+                        if i and j:
+                            times[cache] = min(times.get(cache, float("inf")), seconds)
+            m.style_cache = True
+            print(f"{g.name:18s} layers {name:9s} {size or m.resolution:5d}²: no cache {times[False] * 1e3:8.1f} ms, "
+                  f"cache {times[True] * 1e3:8.1f} ms, saved {100 * (1 - times[True] / times[False]):5.1f}%",
+                  flush=True)
+
+
 def _timed(fn) -> float:
     start = clock()
     fn()
@@ -167,10 +193,17 @@ def main() -> None:
                         help="cpu: this process's CPU time instead of wall time (shared machines)")
     parser.add_argument("--layouts", action="store_true",
                         help="only compare float32 NCHW / channels-last / bfloat16 per family (the policy's evidence)")
+    parser.add_argument("--cache", action="store_true",
+                        help="only StyleGAN2's style cache on vs off (1024 random weights, zoo shapes-stylegan2)")
     parser.add_argument("--quick", action="store_true", help="skip batch 16 and the Explorer frames/s")
     parser.add_argument("--no-style-cache", action="store_true", help="StyleGAN2 without its style cache")
     ARGS = parser.parse_args()
     rows, previews, flats, policies = [], [], [], []
+    if ARGS.cache:
+        print(f"StyleGAN2 style cache ({'CPU time' if ARGS.clock == 'cpu' else 'wall clock'}, min of {ARGS.repeats})")
+        cache_rows(gx.load_generator("shapes-stylegan2", device=ARGS.device, dtype="auto"), ARGS.repeats, [None, 8])
+        cache_rows(make("stylegan2"), ARGS.repeats, [32] if ARGS.quick else [32, None])
+        return
     if ARGS.layouts:
         print(f"seconds per image, batch 1 ({'CPU time' if ARGS.clock == 'cpu' else 'wall clock'}); speed-up vs NCHW")
     for family in ARGS.families.split(","):
