@@ -247,9 +247,12 @@ class DistributedDiscoveryTrainer(DiscoveryTrainer):
                 raise ValueError(f"checkpoint {checkpoint} exists on ranks {have} only: put it on a filesystem "
                                  "every machine sees (all ranks resume from the same file)")
         self._reseed = True
-        return super().run(steps, callback=callback, cancel=_AgreedCancel(cancel, self._control),
-                           checkpoint=checkpoint, log_every=log_every, checkpoint_every=checkpoint_every,
-                           progress=progress if self.rank == 0 else False, score_samples=score_samples)
+        with warnings.catch_warnings():
+            if self.rank != 0:  # rank 0 alone tells the user (e.g. "not converged"), not once per rank
+                warnings.simplefilter("ignore")
+            return super().run(steps, callback=callback, cancel=_AgreedCancel(cancel, self._control),
+                               checkpoint=checkpoint, log_every=log_every, checkpoint_every=checkpoint_every,
+                               progress=progress if self.rank == 0 else False, score_samples=score_samples)
 
     def save_checkpoint(self, path: str | Path) -> None:
         """Rank 0 writes (atomically); the others hold the same state and skip."""
