@@ -4,7 +4,8 @@ Shifted along a background direction, a generated image keeps its object while t
 uniform; thresholding the brightness of the *shifted* image then gives a foreground mask for the *unshifted*
 image, and masks of implausible size are discarded. Candidates are ranked with the generator alone (no true
 masks): how much the background changes, minus how much the object (the mask) changes, on the share of samples
-whose mask passes the size filter. Both signs of each direction are tried; the better one is kept.
+whose mask passes the size filter. Both signs and a few shift sizes of each direction are tried; the best is
+kept.
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ from .bank import DirectionBank
 
 THRESHOLD = 0.5  # brightness (max channel, in [0, 1]) above which a pixel of the shifted image is foreground
 AREA = (0.02, 0.5)  # plausible foreground share of the image; masks outside it are discarded
-SHIFT_SD = 5.0  # default shift: this many standard deviations of the latents along the direction
+OTSU_FLOOR = 0.15  # an Otsu threshold below this would split a background that did not go dark
+SHIFT_SDS = (2.0, 3.0, 4.0, 5.0)  # shifts tried by default, in standard deviations of the latents along a direction
 
 
-def default_shift(bank: DirectionBank, k: int) -> float:
-    """``SHIFT_SD`` standard deviations of the latents along direction k (its ``shift_range`` is three)."""
-    return SHIFT_SD * float(bank.shift_range[k]) / 3.0
+def default_shifts(bank: DirectionBank, k: int) -> list[float]:
+    """``SHIFT_SDS`` standard deviations of the latents along direction k (its ``shift_range`` is three)."""
+    return [sd * float(bank.shift_range[k]) / 3.0 for sd in SHIFT_SDS]
 
 
 @dataclass
@@ -37,9 +39,9 @@ class BackgroundMasks:
     keep: torch.Tensor
 
 
-def _check(threshold: float, area: tuple[float, float]) -> None:
-    if not 0 < threshold < 1:
-        raise ValueError(f"threshold is a brightness in (0, 1), got {threshold}")
+def _check(threshold: float | str, area: tuple[float, float]) -> None:
+    if threshold != "otsu" and not (isinstance(threshold, (int, float)) and 0 < threshold < 1):
+        raise ValueError(f"threshold is a brightness in (0, 1) or 'otsu', got {threshold!r}")
     if not (len(area) == 2 and 0 <= area[0] < area[1] <= 1):
         raise ValueError(f"area must be (min, max) foreground shares with 0 <= min < max <= 1, got {area}")
 
@@ -49,21 +51,41 @@ def brightness(images: torch.Tensor) -> torch.Tensor:
     return ((images.amax(1) + 1) / 2).clamp(0, 1)
 
 
-def masks_from_renders(images: torch.Tensor, shifted: torch.Tensor, threshold: float = THRESHOLD,
+def otsu_threshold(values: torch.Tensor, levels: int = 64) -> torch.Tensor:
+    """Per-row Otsu threshold (N, 1) of values (N, P): the level that maximises the between-class variance."""
+    lo, hi = values.amin(1, keepdim=True), values.amax(1, keepdim=True)
+    cuts = lo + (hi - lo) * torch.linspace(0, 1, levels + 2, device=values.device)[1:-1]  # (N, L)
+    above = values[:, None, :] > cuts[:, :, None]  # (N, L, P)
+    n_above = above.sum(2).float()
+    w1 = n_above / values.shape[1]
+    s = values[:, None, :]
+    m1 = (s * above).sum(2) / n_above.clamp_min(1)
+    m0 = (s * ~above).sum(2) / (values.shape[1] - n_above).clamp_min(1)
+    between = w1 * (1 - w1) * (m1 - m0) ** 2
+    return cuts.gather(1, between.argmax(1, keepdim=True))
+
+
+def masks_from_renders(images: torch.Tensor, shifted: torch.Tensor, threshold: float | str = THRESHOLD,
                        area: tuple[float, float] = AREA) -> BackgroundMasks:
     """Masks for ``images`` from their ``shifted`` renders (both (N, C, H, W) in [-1, 1]): pixels of the shifted
-    image brighter than ``threshold`` are foreground; ``keep`` marks masks whose foreground share is in ``area``."""
+    image brighter than ``threshold`` are foreground (``"otsu"``: each image's Otsu threshold of its brightness, at
+    least ``OTSU_FLOOR``); ``keep`` marks masks whose foreground share is in ``area``."""
     _check(threshold, area)
     if images.shape != shifted.shape:
         raise ValueError(f"images and shifted images differ in shape: {tuple(images.shape)} vs {tuple(shifted.shape)}")
-    masks = (brightness(shifted) > threshold).float()
+    value = brightness(shifted)
+    if threshold == "otsu":  # per image, between the darkened background and the object; never below OTSU_FLOOR
+        cut = otsu_threshold(value.flatten(1)).clamp_min(OTSU_FLOOR)[:, :, None]
+    else:
+        cut = torch.tensor(float(threshold))
+    masks = (value > cut).float()
     share = masks.mean((1, 2))
     return BackgroundMasks(images, shifted, masks, (share >= area[0]) & (share <= area[1]))
 
 
 @torch.no_grad()
 def background_masks(generator, direction: torch.Tensor, z: torch.Tensor, shift: float,
-                     threshold: float = THRESHOLD, area: tuple[float, float] = AREA,
+                     threshold: float | str = THRESHOLD, area: tuple[float, float] = AREA,
                      batch_size: int = 512) -> BackgroundMasks:
     """Masks for G(z) from a background direction (a latent vector): the renders of z + shift * direction go
     through ``masks_from_renders``. ``shift`` carries the sign that darkens the background (see
@@ -97,37 +119,41 @@ def mask_stats(out: BackgroundMasks) -> dict[str, float]:
 
 
 @torch.no_grad()
-def best_sign(generator, bank: DirectionBank, k: int, z: torch.Tensor, shift: float | None = None,
-              threshold: float = THRESHOLD, area: tuple[float, float] = AREA) -> tuple[BackgroundMasks, dict[str, Any]]:
-    """Direction k of ``bank`` shifted both ways from latents z: the masks and ``mask_stats`` (with the signed
-    ``shift``) of the sign that scores higher. Works for layer-restricted directions of style generators too
+def best_shift(generator, bank: DirectionBank, k: int, z: torch.Tensor, shift: float | None = None,
+               threshold: float | str = THRESHOLD,
+               area: tuple[float, float] = AREA) -> tuple[BackgroundMasks, dict[str, Any]]:
+    """Direction k of ``bank`` shifted both ways from latents z by ``shift`` (default: each of
+    ``default_shifts``): the masks and ``mask_stats`` (with the signed ``shift``) of the shift that scores
+    highest. Too small a shift leaves the background; too large a one darkens the object too, so the size is
+    chosen like the sign, from the generator alone. Works for layer-restricted directions of style generators
     (the bank composes the shifted latents)."""
-    size = default_shift(bank, k) if shift is None else abs(float(shift))
+    sizes = default_shifts(bank, k) if shift is None else [abs(float(shift))]
     images = generator.render(z)
     best = None
-    for sign in (1.0, -1.0):
-        out = masks_from_renders(images, generator.render(bank.traverse(z, k, [sign * size])), threshold, area)
-        stats = {"shift": round(sign * size, 4), **mask_stats(out)}
-        if best is None or stats["score"] > best[1]["score"]:
-            best = (out, stats)
+    for size in sizes:
+        for sign in (1.0, -1.0):
+            out = masks_from_renders(images, generator.render(bank.traverse(z, k, [sign * size])), threshold, area)
+            stats = {"shift": round(sign * size, 4), **mask_stats(out)}
+            if best is None or stats["score"] > best[1]["score"]:
+                best = (out, stats)
     return best
 
 
 @torch.no_grad()
 def rank_background_directions(generator, bank: DirectionBank, shift: float | None = None, n: int = 64, seed: int = 0,
-                               threshold: float = THRESHOLD,
+                               threshold: float | str = THRESHOLD,
                                area: tuple[float, float] = AREA) -> list[dict[str, Any]]:
     """Rank every direction of ``bank`` as a background-removal candidate, best first, using the generator
-    only (never true masks): each direction is shifted both ways by ``shift`` latent units (default:
-    ``default_shift``, 5 standard deviations of the latents along it) on ``n`` seeded samples, and the better
-    sign's ``mask_stats`` are kept with the signed ``shift``."""
+    only (never true masks): each direction is shifted both ways by ``shift`` latent units (default: each of
+    ``default_shifts``, 2 to 5 standard deviations of the latents along it) on ``n`` seeded samples, and the
+    best shift's ``mask_stats`` are kept with the signed ``shift``."""
     _check(threshold, area)
     if len(bank) == 0:
         raise ValueError("the bank has no directions to rank")
     z = generator.sample_latents(n, seed)
     rows = []
     for k in range(len(bank)):
-        _, stats = best_sign(generator, bank, k, z, shift, threshold, area)
+        _, stats = best_shift(generator, bank, k, z, shift, threshold, area)
         rows.append({"direction": k, "label": bank.labels[k], "source": bank.source[k], **stats})
     return sorted(rows, key=lambda r: -r["score"])
 

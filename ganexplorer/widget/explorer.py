@@ -29,7 +29,7 @@ import traitlets
 
 from ..animation import save_gif, save_mp4, traversal_video
 from ..directions import DirectionBank, pca, sefa
-from ..directions.background import THRESHOLD, best_sign
+from ..directions.background import THRESHOLD, best_shift
 from ..directions.describe import suggest_labels
 from ..directions.discovery import DEFORMATORS, DiscoveryTrainer
 from ..frames import encode, grid_columns, grid_tile, png_bytes
@@ -700,11 +700,11 @@ class Explorer(anywidget.AnyWidget):
     def mask_preview(self, k: Any = None, shift: Any = None, threshold: Any = THRESHOLD,
                      samples: Any = None) -> dict[str, Any]:
         """Does direction k (default: the selected one) remove the background? The discovery paper's saliency
-        test (``directions.background``): the shown samples are shifted both ways by ``shift`` (default: 5
-        standard deviations of the latents along k), the sign that changes the background most relative to the
-        object is kept, and the shifted images' brightness above ``threshold`` is each sample's foreground mask;
-        masks of implausible size (outside 2-50% of the image) are marked as discarded. ``samples`` (default:
-        those shown, at most 16) are the first of the shown latents.
+        test (``directions.background``): the shown samples are shifted both ways by ``shift`` (default: 2, 3, 4
+        and 5 standard deviations of the latents along k), the signed shift that changes the background most
+        relative to the object is kept, and the shifted images' brightness above ``threshold`` is each sample's
+        foreground mask; masks of implausible size (outside 2-50% of the image) are marked as discarded.
+        ``samples`` (default: those shown, at most 16) are the first of the shown latents.
 
         Returns ``k``, ``shift`` (signed), ``threshold``, ``stats`` (plausible, bg_change, fg_change, bg_left,
         score), ``traversal`` (N, 5, H, W, C) uint8 from each sample to its shifted image, ``masks`` (N, H, W)
@@ -719,7 +719,7 @@ class Explorer(anywidget.AnyWidget):
                                                                                      MAX_MASK_SAMPLES)
         with self._lock:
             z = self.z[:n] if len(self.z) >= n else self.generator.sample_latents(n, self.seed)
-            out, stats = best_sign(self.generator, self.bank, idx, z, size, cut)
+            out, stats = best_shift(self.generator, self.bank, idx, z, size, cut)
             steps = np.linspace(0.0, stats["shift"], MASK_STEPS).round(6).tolist()
             frames = render_traversals(self.generator, self.bank, z, [idx], steps)[0]  # (N, S, H, W, C)
         masks = out.masks.bool().cpu().numpy()
