@@ -18,6 +18,7 @@ Sections:
 4. time-to-RCA: both sides train (same R, same hyperparameters) until RCA on fresh pairs reaches a level.
 
     OMP_NUM_THREADS=1 python benchmarks/discovery.py [--rounds 5] [--steps 20] [--rca-target 0.5] [--quick]
+    OMP_NUM_THREADS=1 python benchmarks/discovery.py --nproc-per-node 2   # scaling over processes (DDP)
 
 (One thread per process: on a shared, busy machine two threads spin-wait on each other and the numbers collapse
 for both sides alike; on a quiet machine, try OMP_NUM_THREADS=2.)
@@ -218,7 +219,16 @@ def main() -> None:
     parser.add_argument("--skip-rca", action="store_true")
     parser.add_argument("--skip-compile", action="store_true")
     parser.add_argument("--quick", action="store_true", help="2 rounds of 5 steps, no RCA, no compile")
+    parser.add_argument("--nproc-per-node", type=int, default=None,
+                        help="instead: scaling over 1..N processes (benchmarks/discovery_scaling.py)")
     args = parser.parse_args()
+    if args.nproc_per_node:
+        import discovery_scaling
+
+        discovery_scaling.main(["--model", args.model, "--device", args.device, "-k", str(args.k),
+                                "--nproc", ",".join(str(n) for n in range(1, args.nproc_per_node + 1)),
+                                "--rounds", str(args.rounds)])
+        return
     if args.quick:
         args.rounds, args.steps, args.skip_rca, args.skip_compile = 2, 5, True, True
     g = load_generator(args.model, device=args.device)

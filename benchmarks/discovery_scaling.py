@@ -79,7 +79,7 @@ def measure(nproc: int, plain: bool, args: argparse.Namespace, sync_batch_norm: 
             "pairs_per_s": steps_per_s * args.batch_size * nproc}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="mnist")
     parser.add_argument("--batch-size", type=int, default=32, help="pairs per step per process")
@@ -91,7 +91,7 @@ def main() -> None:
                         help="torch threads per process")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--rounds", type=int, default=3, help="repeats; the median is shown")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     os.environ.setdefault("TMPDIR", tempfile.gettempdir())
     configs = [(1, True, True)] + [(int(n), False, True) for n in args.nproc.split(",")]
     configs += [(int(n), False, False) for n in args.nproc.split(",") if int(n) > 1]
