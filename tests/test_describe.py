@@ -94,15 +94,17 @@ def _word(factor: str, sign: float) -> str:
 class ProceduralShapes(nn.Module):
     """A "generator" whose latent sets the shapes factors directly, so every direction's effect is known:
     latent i moves factor i (x, y, scale, brightness clamped inside [0, 1]); rotation is centred near the
-    ellipse's symmetry angle, so its principal-axis angle wraps at +pi/2 mid-traversal; the last latent
+    ellipse's symmetry angle, so its principal-axis angle wraps at +pi/2 mid-traversal, and hue near red, so
+    the hue wraps from 0.99 to 0.01 (the effect must be measured in a circular spread); the last latent
     coordinate changes nothing."""
 
     latent_dim = len(FACTORS) + 1
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         f = (0.5 + 0.12 * z[:, :len(FACTORS)]).clamp(0.02, 0.98)
-        r = FACTORS.index("rotation")
+        r, h = FACTORS.index("rotation"), FACTORS.index("hue")
         f[:, r] = 0.9 + 0.3 * z[:, r]  # 0.84 rad +- 1.26 rad: crosses pi/2, where the angle probe wraps
+        f[:, h] = 0.05 + 0.15 * z[:, h]  # hue 0.035 +- 0.21: crosses red, where the hue probe wraps (1 = 0)
         return render_shapes(f)
 
 
@@ -137,8 +139,9 @@ def test_describe_names_known_directions_with_their_sign(procedural_rows):
         assert plus[f"{probe}_r2"] > 0.9 and plus[f"{probe}_consistency"] == 1.0
     # x moves only x: the other position probe barely moves (effects are in units of the probe's spread)
     assert abs(by_case[("x", 1)]["centroid_y_effect"]) < 0.1 and abs(by_case[("y", 1)]["centroid_x_effect"]) < 0.1
-    # across the angle probe's wrap at +pi/2 the fit still sees one steady rotation
+    # across the angle probe's wrap at +pi/2, and the hue's at red, the fit still sees one steady change
     assert by_case[("rotation", 1)]["angle_r2"] > 0.9 and by_case[("rotation", 1)]["angle_effect"] > 2
+    assert by_case[("hue", 1)]["hue_r2"] > 0.9 and by_case[("hue", 1)]["hue_effect"] > 2
 
 
 def test_a_direction_that_changes_nothing_is_unclear(procedural_rows):

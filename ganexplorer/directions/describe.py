@@ -8,6 +8,7 @@ sign whether the effect is consistent. Effects are in units of the probe's sprea
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -59,6 +60,20 @@ def measure_traversals(generator, bank: DirectionBank, z: torch.Tensor, directio
     return torch.stack(values), torch.stack(changed)
 
 
+def _spreads(values: torch.Tensor, probes: list[str]) -> torch.Tensor:
+    """Spread (P,) of each probe over values (M, P): the standard deviation, and for a circular probe the
+    circular one (sqrt(-2 ln R), R the mean resultant length), so hues on both sides of red (0.98 and 0.02)
+    count as close, not as the whole range apart."""
+    spread = values.std(0)
+    for i, name in enumerate(probes):
+        period = PROBE_WORDS[name][2]
+        if period:
+            angle = values[:, i] * (2 * math.pi / period)
+            resultant = torch.hypot(angle.cos().mean(), angle.sin().mean()).clamp(1e-6, 1.0)
+            spread[i] = torch.sqrt(-2 * torch.log(resultant)) * period / (2 * math.pi)
+    return spread.clamp_min(1e-3)
+
+
 def _suggest(effects: np.ndarray, r2: np.ndarray, consistency: np.ndarray, signs: np.ndarray,
              probes: list[str]) -> tuple[str, float, str]:
     """Label, confidence in [0, 1], and a runner-up effect for one direction."""
@@ -97,7 +112,7 @@ def describe(generator, bank: DirectionBank, n: int = 16, shifts: Sequence[float
     z = generator.sample_latents(n, seed)
     values, changed = measure_traversals(generator, bank, z, directions, shifts, probes)  # (K, N, S, P)
     shift_t = torch.as_tensor(list(shifts), dtype=torch.float32, device=values.device)
-    spread = values.flatten(0, 2).std(0).clamp_min(1e-3)  # (P,) over every rendered image
+    spread = _spreads(values.flatten(0, 2), probes)  # (P,) over every rendered image
     span = float(max(shifts) - min(shifts))
     rows = []
     for row, k in enumerate(directions):
