@@ -14,7 +14,7 @@ def test_pca_gives_unit_directions_sorted_by_explained_variance(mnist):
 def test_pca_of_the_first_linear_layer_agrees_with_sefa(mnist):
     """For y = W z + b, the top principal component of y comes from the top singular vector of W, which is
     SeFa's top direction up to SeFa's row normalisation."""
-    top_pca = pca(mnist, k=1, n_samples=8000, layer="fc").directions[0]
+    top_pca = pca(mnist, k=1, n_samples=8000, layer="fc", progress=False).directions[0]
     top_sefa = sefa(mnist, k=1).directions[0]
     assert abs(float(top_pca @ top_sefa)) > 0.9
 
