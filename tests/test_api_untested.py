@@ -44,6 +44,10 @@ def test_a_flat_bank_shifts_every_layer_of_per_layer_latents():
     moved = bank.shift(z, [1.5, -2.0])
     assert moved.shape == (3, 4, 5)
     torch.testing.assert_close(moved, z + (1.5 * torch.eye(5)[0] - 2.0 * torch.eye(5)[1]))
+    rows = torch.tensor([[1.0, 0.0], [0.0, 2.0], [-1.0, 1.0]])  # one row of shifts per latent
+    moved = bank.shift(z, rows)
+    for i in range(3):
+        torch.testing.assert_close(moved[i], z[i] + rows[i, 0] * torch.eye(5)[0] + rows[i, 1] * torch.eye(5)[1])
 
 
 def test_layered_shift_moves_only_each_directions_layers_and_follows_layer_edits():
