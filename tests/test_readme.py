@@ -44,9 +44,9 @@ def quick(code: str) -> str:
 
 
 def commands(code: str) -> list[str]:
-    """The command lines of a bash block, comments removed."""
+    """The command lines of a bash block, comments removed; a line ending in a backslash continues on the next."""
     lines = []
-    for line in code.splitlines():
+    for line in code.replace("\\\n", " ").splitlines():
         words = shlex.split(line, comments=True)
         if words:
             lines.append(shlex.join(words))
