@@ -110,7 +110,10 @@ def describe(generator, bank: DirectionBank, n: int = 16, shifts: Sequence[float
     if len(shifts) < 3:
         raise ValueError("describe needs at least 3 shifts to fit a line")
     z = generator.sample_latents(n, seed)
-    values, changed = measure_traversals(generator, bank, z, directions, shifts, probes)  # (K, N, S, P)
+    from .discovery.distributed import shard_over  # under torchrun each rank measures directions r, r+W, ...
+
+    values, changed = shard_over(directions, lambda ks: measure_traversals(generator, bank, z, ks, shifts, probes),
+                                 device=z.device)  # (K, N, S, P)
     shift_t = torch.as_tensor(list(shifts), dtype=torch.float32, device=values.device)
     spread = _spreads(values.flatten(0, 2), probes)  # (P,) over every rendered image
     span = float(max(shifts) - min(shifts))
