@@ -286,6 +286,8 @@ def main() -> None:
     variants["+ channels-last G copy"] = our_step(same_r_pair(g, args.k, shifts_per_latent=1)[0])
     variants["+ 2 shifts per base image"] = our_step(same_r_pair(g, args.k, shifts_per_latent=2)[0])
     variants["+ 4 shifts per base image (default)"] = our_step(same_r_pair(g, args.k)[0])
+    if dev.type == "cpu":  # bf16 autocast: the default on CUDA; on a CPU it pays only with native bf16 (AVX512-BF16)
+        variants["+ bf16 autocast (amp=True, opt-in on CPU)"] = our_step(same_r_pair(g, args.k, amp=True)[0])
     fixed = DiscoveryTrainer(g, k=args.k, deformator="random", seed=0, reconstructor="lenet")
     variants["fixed A (random baseline)"] = our_step(fixed)
     if not args.skip_compile:
@@ -301,7 +303,7 @@ def main() -> None:
     rates = interleaved(variants, args.rounds, args.steps, dev)
     for name in list(variants)[1:]:
         med, lo, hi = ratio(rates, name, "ref")
-        print(f"   {name:38s} {statistics.median(rates[name]):7.2f} steps/s   x{med:.2f} [{lo:.2f}-{hi:.2f}]")
+        print(f"   {name:42s} {statistics.median(rates[name]):7.2f} steps/s   x{med:.2f} [{lo:.2f}-{hi:.2f}]")
     if dev.type == "cpu":
         threads = torch.get_num_threads()
         rows = {}
