@@ -364,7 +364,14 @@ def test_mask_preview_finds_the_known_background_direction(browser, lab):
     assert not layout["outside"] and layout["hscroll"] == [0, 0], layout
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "mask-preview.png"))
-    page.locator(".gx-grow-6").scroll_into_view_if_needed()
-    page.locator(".gx-grow-6").screenshot(path=str(SHOTS / "mask-preview-row.png"))
+    time.sleep(0.5)  # focusing row 0 selects it; the gallery re-renders its rows once
+    for attempt in range(3):  # a row replaced mid-screenshot is taken again
+        try:
+            page.locator(".gx-grow-6").screenshot(path=str(SHOTS / "mask-preview-row.png"))
+            break
+        except playwright.Error:
+            if attempt == 2:
+                raise
+            time.sleep(0.5)
     assert not page.gx_errors
     shutdown(page)
