@@ -32,11 +32,13 @@ def test_an_image_the_generator_made_is_found_again(mnist):
     torch.manual_seed(0)
     z_true = mnist.sample_latents(3, seed=11)
     target = mnist.render(z_true)
-    result = project(mnist, target, steps=150, restarts=4, seed=1, progress=False)
+    # 200 steps: at 150 the hardest of the three sat at 3.9-4.0, on the bound, and moved across it with the weights'
+    # memory layout (channels-last rendering); at 200 all three are below 3.1
+    result = project(mnist, target, steps=200, restarts=4, seed=1, progress=False)
     other = mnist.render_uint8(mnist.sample_latents(3, seed=12)).astype(np.float32)
     baseline = np.abs(other - result.targets.astype(np.float32)).mean(axis=(1, 2, 3))
     assert max(result.error) < 4.0 and all(e < b / 4 for e, b in zip(result.error, baseline)), (result.error, baseline)
-    assert result.latents.shape == (3, 64) and result.complete and result.history[-1][0] == 150
+    assert result.latents.shape == (3, 64) and result.complete and result.history[-1][0] == 200
 
 
 def test_real_digits_keep_their_class(mnist):
