@@ -173,13 +173,21 @@ def score_rows(judge: str, score: dict) -> list[list[object]]:
 
 
 def cmd_quality(args) -> None:
-    from .evaluation.quality import digit_quality, shapes_quality
+    from .evaluation.quality import digit_quality, scenes_quality, shapes_quality
 
     g = _generator(args)
-    digits = args.judge == "digits" or (args.judge is None and args.model == "mnist")
-    result = (digit_quality if digits else shapes_quality)(g, n=args.n, seed=args.seed, progress=True)
+    judge = args.judge or {"mnist": "digits", "scenes": "scenes"}.get(args.model, "factors")
+    digits = judge == "digits"
+    quality = {"digits": digit_quality, "scenes": scenes_quality, "factors": shapes_quality}[judge]
+    result = quality(g, n=args.n, seed=args.seed, progress=True)
     if args.json:
         print(json.dumps(result, indent=1))
+    elif judge == "scenes":
+        print(f"{g.name}: {result['n']} samples judged by the scenes regressor (trained on procedural scenes)")
+        print(f"pixel R2 of the samples redrawn from the factors read: {result['pixel_r2']:.3f} (1 = fully explained);"
+              f" mean foreground share {result['mask_share']:.3f}")
+        print(format_table(["factor", "coverage W1"], [[f, v] for f, v in result["coverage_w1"].items()]))
+        print("coverage W1: distance of the factors read from U[0, 1] (0 = whole range, 0.25 = one value)")
     elif digits:
         print(f"{g.name}: {result['n']} samples judged by the digit classifier (trained on real digits)")
         print(format_table(["measure", "value"], [
@@ -371,11 +379,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("train-judges", cmd_train_judges,
                 "train the digit classifier and the factor regressor (replaces the judges the package ships)",
                 model=False)
-    p.add_argument("--judge", choices=["all", "digits", "factors"], default="all")
+    p.add_argument("--judge", choices=["all", "digits", "factors", "scenes"], default="all")
     p.add_argument("--steps", type=int, default=2000)
 
     p = command("quality", cmd_quality, "measure a generator's samples with the judges")
-    p.add_argument("--judge", choices=["digits", "factors"], default=None, help="default: by model name")
+    p.add_argument("--judge", choices=["digits", "factors", "scenes"], default=None,
+                   help="default: by model name (mnist: digits, scenes: scenes, else factors)")
     p.add_argument("-n", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print the raw measures as JSON instead of a table")

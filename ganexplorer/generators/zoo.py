@@ -86,12 +86,13 @@ def zoo_path(name: str) -> Path:
 
 
 def load_generator(name_or_path: str | Path | nn.Module, family: str | None = None, device: str = "auto",
-                   dtype: str = "float32", **options) -> Generator:
+                   dtype: str = "auto", **options) -> Generator:
     """A ready ``Generator`` from a zoo name, a local checkpoint (file or folder), or a torch module.
 
     Checkpoints of the supported families (StyleGAN2, ProGAN, BigGAN, SN-GAN) are recognised by their layout;
     ``family`` skips the guessing, and ``options`` go to the family (e.g. ``space="w"``, ``truncation=0.7``
-    for StyleGAN2, ``class_index=207`` for BigGAN). ``dtype="float16"`` renders under autocast (GPU).
+    for StyleGAN2, ``class_index=207`` for BigGAN). ``dtype="auto"`` follows the family's rendering policy
+    (``g.policy``); ``"float16"`` / ``"bfloat16"`` render under autocast.
     Nothing is ever unpickled as code.
     """
     if isinstance(name_or_path, nn.Module):
