@@ -82,20 +82,24 @@ def _module(name: str, params: dict, buffers: dict | None = None, modules: dict 
     return m
 
 
-def official_state(seed: int = 0) -> dict[str, torch.Tensor]:
-    """Random G_ema tensors under the official names and shapes."""
+def official_state(seed: int = 0, n_mlp: int = N_MLP, channels: dict[int, int] | None = None,
+                   mapping_scales: tuple[float, float] = (100.0, 0.1)) -> dict[str, torch.Tensor]:
+    """Random G_ema tensors under the official names and shapes: ``n_mlp`` mapping layers with weights and biases
+    of the given scales, a synthesis network with ``channels`` per resolution (default ``CHANNELS``)."""
     g = torch.Generator().manual_seed(seed)
 
     def r(*shape, scale=1.0):
         return torch.randn(shape, generator=g) * scale
 
     s = {}
-    for i in range(N_MLP):
-        s[f"mapping.fc{i}.weight"], s[f"mapping.fc{i}.bias"] = r(D, D, scale=100.0), r(D, scale=0.1)
+    for i in range(n_mlp):
+        s[f"mapping.fc{i}.weight"], s[f"mapping.fc{i}.bias"] = r(D, D, scale=mapping_scales[0]), \
+            r(D, scale=mapping_scales[1])
+    channels = CHANNELS if channels is None else channels
     s["mapping.w_avg"] = r(D)
-    s["synthesis.b4.const"] = r(CHANNELS[4], 4, 4)
+    s["synthesis.b4.const"] = r(channels[4], 4, 4)
     prev = None
-    for res, ch in CHANNELS.items():
+    for res, ch in channels.items():
         for conv, c_in in (("conv0", prev), ("conv1", ch)):
             if c_in is None:
                 continue

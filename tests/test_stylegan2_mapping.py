@@ -17,13 +17,13 @@ import math
 import numpy as np
 import pytest
 import torch
+from test_stylegan2 import official_state as official_writer_state
 
 from ganexplorer.generators.checkpoints import load_family
 from ganexplorer.generators.stylegan2 import StyleGAN2Generator
 
 D, N_MLP, LR_MUL = 32, 8, 0.01
 CHANNELS = {4: 8, 8: 8}
-FILTER = torch.outer(torch.tensor([1.0, 3, 3, 1]), torch.tensor([1.0, 3, 3, 1])) / 64
 
 
 def reference_mapping(z: np.ndarray, weights: list[np.ndarray], biases: list[np.ndarray], lr_mul: float
@@ -37,34 +37,9 @@ def reference_mapping(z: np.ndarray, weights: list[np.ndarray], biases: list[np.
 
 
 def official_state(seed: int) -> dict[str, torch.Tensor]:
-    """Random tensors under the stylegan2-ada-pytorch G_ema names: an 8-layer mapping and an 8x8 synthesis."""
-    g = torch.Generator().manual_seed(seed)
-
-    def r(*shape, scale=1.0):
-        return torch.randn(shape, generator=g) * scale
-
-    s: dict[str, torch.Tensor] = {}
-    for i in range(N_MLP):
-        # stored weights are N(0, 1) / lr_mul, as the official initialisation; biases large enough to matter
-        s[f"mapping.fc{i}.weight"], s[f"mapping.fc{i}.bias"] = r(D, D, scale=1 / LR_MUL), r(D, scale=30.0)
-    s["mapping.w_avg"] = r(D)
-    s["synthesis.b4.const"] = r(CHANNELS[4], 4, 4)
-    prev = None
-    for res, ch in CHANNELS.items():
-        for conv, c_in in (("conv0", prev), ("conv1", ch)):
-            if c_in is None:
-                continue
-            p = f"synthesis.b{res}.{conv}."
-            s[p + "weight"], s[p + "bias"] = r(ch, c_in, 3, 3), r(ch, scale=0.1)
-            s[p + "noise_strength"], s[p + "noise_const"] = r(scale=0.1), r(res, res)
-            s[p + "affine.weight"], s[p + "affine.bias"] = r(c_in, D), 1 + r(c_in, scale=0.1)
-            s[p + "resample_filter"] = FILTER.clone()
-        p = f"synthesis.b{res}.torgb."
-        s[p + "weight"], s[p + "bias"] = r(3, ch, 1, 1), r(3, scale=0.1)
-        s[p + "affine.weight"], s[p + "affine.bias"] = r(ch, D), 1 + r(ch, scale=0.1)
-        s[f"synthesis.b{res}.resample_filter"] = FILTER.clone()
-        prev = ch
-    return s
+    """Random tensors under the stylegan2-ada-pytorch G_ema names: an 8-layer mapping whose stored weights are
+    N(0, 1) / lr_mul (the official initialisation) with biases large enough to matter, and an 8x8 synthesis."""
+    return official_writer_state(seed, n_mlp=N_MLP, channels=CHANNELS, mapping_scales=(1 / LR_MUL, 30.0))
 
 
 @pytest.fixture(scope="module")
