@@ -50,6 +50,7 @@ EXPECTED: dict[str, dict] = {
         "tol": {"generated masks": (0.05, 0.05, 0.01), "border contrast": (0.005, 0.005, 0.001),
                 "empty mask": (0.0, 0.0, 0.001), "oracle (true masks)": (0.03, 0.03, 0.005)},
         "kept": (0.87, 0.05),  # share of generated masks the size filter keeps
+        "best": ("pca", (3.0, 0.5)),  # the ranked-first background direction: PCA pc 0, shift +3
         "per_method_iou": {"sefa": (0.510, 0.05), "discovery": (0.329, 0.05)},
     },
 }
@@ -147,6 +148,9 @@ def test_04_compare(tmp_path, monkeypatch):
 def test_05_background_and_saliency(tmp_path, monkeypatch):
     text = run_notebook("05", tmp_path, monkeypatch)
     expected = EXPECTED["05"]
+    source, shift = find(r"^the background direction: .* \((\w+)\), shift ([+-][\d.]+)", text).groups()
+    assert source == expected["best"][0], f"the background direction comes from {source}, docs say PCA"
+    near(float(shift), expected["best"][1], "the background direction's shift")
     near(int(find(r"^(\d+)% of 4096 generated masks kept", text).group(1)) / 100, expected["kept"], "masks kept")
     for name, tols in expected["tol"].items():
         row = find(rf"^{re.escape(name)}\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s*$", text)
