@@ -20,6 +20,7 @@ from ganexplorer.directions.discovery.reconstructors import (
     ResNetReconstructor,
     WideConvReconstructor,
 )
+from ganexplorer.directions.discovery.sampling import sample_shifts
 from ganexplorer.directions.discovery.trainer import training_copy
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -317,3 +318,17 @@ def test_rca_and_trainer_do_not_import_each_other():
 
     assert "trainer" not in imports("rca.py") and "comparison" not in imports("rca.py")
     assert "comparison" not in imports("trainer.py")
+
+
+@pytest.mark.parametrize("scale, low", [(6.0, 0.5), (3.0, 1.0), (1.0, 0.0)])
+def test_shifts_follow_the_reference_rule_on_the_same_draws(scale, low):
+    """The reference's rule written with its boolean masks (eps = scale * (2u - 1); positive values below
+    ``low`` raised to ``low``, negative values above -``low`` lowered to -``low``), on the same uniform draws."""
+    n = 20_000
+    eps = sample_shifts(n, scale, low, "cpu", torch.Generator().manual_seed(3))
+    u = torch.rand(n, generator=torch.Generator().manual_seed(3))
+    ref = scale * (2.0 * u - 1.0)
+    ref[(ref < low) & (ref > 0)] = low
+    ref[(ref > -low) & (ref < 0)] = -low
+    assert torch.equal(eps, ref)
+    assert (eps > 0).float().mean().item() == pytest.approx(0.5, abs=0.02) and eps.abs().max() <= scale
