@@ -471,7 +471,8 @@ def test_only_known_commands_run(mnist, sent):
     assert "unknown command" in ex.status["text"]
 
 
-def test_truncation_resamples_the_same_seed_closer_to_the_mean(sent):
+def _toy_stylegan_explorer():
+    """A random-weight 8 px StyleGAN2 (4 layers, a random w_avg) in an Explorer of 2 samples at seed 5."""
     import ganexplorer as gx
     from ganexplorer.generators.stylegan2 import StyleGAN2Generator
 
@@ -479,7 +480,12 @@ def test_truncation_resamples_the_same_seed_closer_to_the_mean(sent):
     module = StyleGAN2Generator(resolution=8, latent_dim=8, n_mlp=2, channels=8)
     module.w_avg.copy_(torch.randn(8))
     g = gx.Generator(module, device="cpu", name="toy-sg2")
-    ex = Explorer(g, samples=2, seed=5)
+    return g, Explorer(g, samples=2, seed=5)
+
+
+def test_truncation_resamples_the_same_seed_closer_to_the_mean(sent):
+    g, ex = _toy_stylegan_explorer()
+    module = g.module
     assert ex.generator_info["truncation"] and ex.generator_info["layer_presets"] == ["all", "0-1", "2-3"]  # 4 layers
     command(ex, "set_truncation", psi="0.5")
     noise = torch.randn(2, 8, generator=torch.Generator().manual_seed(5))
@@ -551,14 +557,8 @@ def test_resample_draws_the_seeds_latents_and_keeps_the_sliders(mnist, sent):
 
 
 def test_truncation_stays_for_later_seeds_and_is_what_the_frame_shows(sent):
-    import ganexplorer as gx
-    from ganexplorer.generators.stylegan2 import StyleGAN2Generator
-
-    torch.manual_seed(0)
-    module = StyleGAN2Generator(resolution=8, latent_dim=8, n_mlp=2, channels=8)
-    module.w_avg.copy_(torch.randn(8))
-    g = gx.Generator(module, device="cpu", name="toy-sg2")
-    ex = Explorer(g, samples=2, seed=5)
+    g, ex = _toy_stylegan_explorer()
+    module = g.module
     command(ex, "set_truncation", psi="0.0")  # psi 0: every sample is the average image
     command(ex, "set_seed", seed="9")
     torch.testing.assert_close(ex.z, module.w_avg.expand(2, -1))

@@ -62,6 +62,11 @@ def training_copy(module: nn.Module, channels_last: bool = True) -> nn.Module:
     return copied.to(memory_format=torch.channels_last) if channels_last else copied
 
 
+def _per_pair(x: torch.Tensor, n: int) -> torch.Tensor:
+    """Rows of ``x`` (one per base latent) repeated for the consecutive pairs that share it, ``n`` rows in all."""
+    return x if len(x) == n else x.repeat_interleave(-(-n // len(x)), dim=0)[:n]
+
+
 class DiscoveryStopped(FloatingPointError):
     """Training hit a NaN/inf loss; ``bank`` holds the directions of the last good log step."""
 
@@ -203,9 +208,8 @@ class DiscoveryTrainer:
         def batches():  # micro-batches: the size known to fit in memory
             for _ in range(-(-pairs // self.micro_batch)):
                 z, index, eps = self.sample_batch(self.micro_batch)
-                z_pairs = z.repeat_interleave(-(-len(index) // len(z)), dim=0)[:len(index)]
-                base = self._g(z).repeat_interleave(-(-len(index) // len(z)), dim=0)[:len(index)]
-                yield torch.cat([base, self._g(z_pairs + self.deformator(index, eps))], dim=1)
+                base, shifted = self._g(z), self._g(_per_pair(z, len(index)) + self.deformator(index, eps))
+                yield torch.cat([_per_pair(base, len(index)), shifted], dim=1)
 
         update_bn(batches(), self.reconstructor)
 
@@ -216,7 +220,7 @@ class DiscoveryTrainer:
         For a learned A the base half G(z) is rendered without autograd and only G(z + shift) carries gradients
         to A; for a fixed A both halves go through G in one call without autograd."""
         n = len(index)
-        z_pairs = z.repeat_interleave(-(-n // len(z)), dim=0)[:n] if len(z) != n else z
+        z_pairs = _per_pair(z, n)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
             if self.deformator.trainable and not self._base_without_grad:
                 images = self._g(torch.cat([z, z_pairs + self.deformator(index, eps)]))
@@ -237,8 +241,7 @@ class DiscoveryTrainer:
                 with torch.no_grad():
                     images = self._g(torch.cat([z, z_pairs + self.deformator(index, eps)]))
                 base, shifted = images[:len(z)], images[len(z):]
-            if len(z) != n:
-                base = base.repeat_interleave(-(-n // len(z)), dim=0)[:n]
+            base = _per_pair(base, n)
             logits, eps_hat = self._reconstruct(base, shifted)
         ce = F.cross_entropy(logits.float(), index)
         shift_err = (eps_hat.float() - eps).abs().mean()
