@@ -332,3 +332,160 @@ def test_shifts_follow_the_reference_rule_on_the_same_draws(scale, low):
     ref[(ref > -low) & (ref < 0)] = -low
     assert torch.equal(eps, ref)
     assert (eps > 0).float().mean().item() == pytest.approx(0.5, abs=0.02) and eps.abs().max() <= scale
+
+
+# ------------------------------------------------------- the table's plumbing
+def test_comparison_measures_with_the_trainers_own_shift_rule(tiny, monkeypatch):
+    """``proj`` maps (k, eps) through a biased linear layer and a norm rule, not eps times a bank row: every RCA of
+    the table (the curve's and the final one) must use the trainer's deformator, as R was trained on those shifts."""
+    from ganexplorer.directions.discovery import comparison
+
+    calls = []
+
+    def recording_rca(generator, bank, trainer, **kw):
+        calls.append((kw["deformator"] is trainer.deformator, kw["n"], kw["seed"]))
+        return rca(generator, bank, trainer, **kw)
+
+    monkeypatch.setattr(comparison, "rca", recording_rca)
+    rows = rca_comparison(tiny, k=4, steps=10, deformators=("proj",), eval_every=5, n_eval=32, n_curve=24,
+                          keep_banks=True, progress=False, lr=1e-2)
+    assert calls == [(True, 24, 10_000), (True, 24, 10_000), (True, 32, 1)]
+    bank, trainer = rows[0]["bank"], rows[0]["bank"].trainer
+    own = rca(tiny, bank, trainer, n=32, seed=1, deformator=trainer.deformator, progress=False)
+    rows_only = rca(tiny, bank, trainer, n=32, seed=1, progress=False)
+    assert (rows[0]["accuracy"], rows[0]["shift_error"]) == (own["accuracy"], own["shift_error"])
+    assert rows[0]["train_seconds"] == round(trainer.train_seconds, 1)
+    assert rows_only["shift_error"] != own["shift_error"]  # the two rules differ, so the checks above can fail
+
+
+def test_comparison_shows_progress_when_asked(tiny, capsys):
+    rca_comparison(tiny, k=4, steps=4, deformators=("random",), n_eval=16, progress=True)
+    assert "discover random (chance 0.250)" in capsys.readouterr().err
+    rca_comparison(tiny, k=4, steps=4, deformators=("random",), n_eval=16, progress=False)
+    assert "discover" not in capsys.readouterr().err
+
+
+def test_summary_is_the_mean_and_sample_std_over_seeds():
+    import statistics
+
+    rows = [{"deformator": d, "k": 8, "steps": 100, "chance": 0.125, "accuracy": a, "shift_error": e,
+             "train_seconds": t} for d, a, e, t in [("ortho", 0.5, 1.0, 3.0), ("random", 0.2, 2.0, 1.0),
+                                                     ("ortho", 0.7, 0.6, 5.0), ("ortho", 0.9, 0.2, 4.0)]]
+    ortho, random = summarize(rows)
+    assert (ortho["deformator"], ortho["seeds"], random["seeds"]) == ("ortho", 3, 1)
+    assert (ortho["k"], ortho["steps"], ortho["chance"]) == (8, 100, 0.125)
+    for key, values in [("accuracy", [0.5, 0.7, 0.9]), ("shift_error", [1.0, 0.6, 0.2]),
+                        ("train_seconds", [3.0, 5.0, 4.0])]:
+        assert ortho[key] == pytest.approx(statistics.mean(values))
+        assert ortho[key + "_std"] == pytest.approx(statistics.stdev(values))
+    assert random["accuracy"] == 0.2 and random["accuracy_std"] == 0.0  # one seed: no spread
+    table = format_table([ortho, random]).splitlines()
+    assert table[0].split() == ["directions", "K", "steps", "seeds", "RCA", "(mean", "±", "std)", "chance", "shift",
+                                "err", "train", "s"]
+    assert table[1].split() == ["ortho", "8", "100", "3", "0.700", "±", "0.200", "0.125", "0.60", "±", "0.40",
+                                "4.0"]
+    plain = format_table(rows[:2] + [{**rows[2], "note": "not converged"}]).splitlines()
+    assert plain[0].split() == ["directions", "K", "steps", "RCA", "chance", "shift", "err", "train", "s"]
+    assert plain[1].split() == ["ortho", "8", "100", "0.500", "0.125", "1.000", "3.0"]
+    assert plain[-1] == "(not converged)"
+
+
+def test_comparisons_of_zoo_generators_in_worker_processes_match_one_in_process(mnist):
+    """Two tables in two spawned single-thread workers equal the same tables computed here with one thread, and
+    banks come back without their trainer; ``processes=1`` leaves this process's thread setting alone."""
+    from ganexplorer.directions.discovery import rca_comparisons
+
+    kwargs = {"k": 4, "steps": 6, "deformators": ("random",), "n_eval": 32, "keep_banks": True}
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        here = rca_comparison(mnist, progress=False, **kwargs)
+        torch.set_num_threads(3)
+        serial = rca_comparisons(["mnist"], processes=1, progress=False, **kwargs)
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(threads)
+    workers = rca_comparisons(["mnist", "mnist"], processes=2, **kwargs)
+    assert list(workers) == ["mnist"] and list(serial) == ["mnist"]
+    for rows in (workers["mnist"], serial["mnist"]):
+        assert [r["seed"] for r in rows] == [0] and rows[0]["accuracy"] == here[0]["accuracy"]
+        assert rows[0]["shift_error"] == pytest.approx(here[0]["shift_error"], rel=1e-4)  # threads reorder sums
+        assert not hasattr(rows[0]["bank"], "trainer")
+        assert torch.allclose(rows[0]["bank"].directions, here[0]["bank"].directions, atol=1e-5)
+
+
+@pytest.mark.parametrize("exc, oom", [
+    (torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"), True),
+    (MemoryError(), True),
+    (RuntimeError("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: not enough memory: you tried to "
+                  "allocate 123 bytes."), True),
+    (RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 123 bytes"), True),
+    (RuntimeError("MPS backend out of memory"), True),
+    (RuntimeError("mat1 and mat2 shapes cannot be multiplied (4x3 and 4x5)"), False),
+    (ValueError("not enough memory"), False),  # only the allocators' RuntimeError counts
+])
+def test_out_of_memory_is_told_apart_from_other_errors(exc, oom):
+    from ganexplorer.directions.discovery.sampling import is_out_of_memory
+
+    assert is_out_of_memory(exc) is oom
+
+
+def test_progress_shows_in_notebooks_and_terminals_only(monkeypatch):
+    import types
+
+    from ganexplorer.directions.discovery.sampling import progress_default
+
+    class Stream:
+        def __init__(self, tty):
+            self.tty = tty
+
+        def isatty(self):
+            return self.tty
+
+    class ZMQInteractiveShell:  # the notebook kernel's shell class
+        pass
+
+    class TerminalInteractiveShell:
+        pass
+
+    assert progress_default(True) is True and progress_default(False) is False and progress_default(0) is False
+    monkeypatch.setitem(sys.modules, "IPython", types.SimpleNamespace(get_ipython=lambda: None))
+    monkeypatch.setattr(sys, "stderr", Stream(False))
+    assert progress_default(None) is False  # a script with its output redirected
+    monkeypatch.setattr(sys, "stderr", Stream(True))
+    assert progress_default(None) is True  # a terminal
+    monkeypatch.setattr(sys, "stderr", Stream(False))
+    monkeypatch.setitem(sys.modules, "IPython", types.SimpleNamespace(get_ipython=ZMQInteractiveShell))
+    assert progress_default(None) is True  # a notebook kernel, whose stderr is not a terminal
+    monkeypatch.setitem(sys.modules, "IPython", types.SimpleNamespace(get_ipython=TerminalInteractiveShell))
+    assert progress_default(None) is False
+    monkeypatch.delitem(sys.modules, "IPython")
+    assert progress_default(None) is False
+
+
+def test_resnet_downsamples_like_resnet18():
+    """7x7/2 stem and 3x3/2 max-pool (4x), then stride 2 at the first block of stages 2-4 (8x more): a 64 px pair
+    ends as 2x2 maps of 512 channels before the global pooling."""
+    r = ResNetReconstructor(channels=3, k=8).eval()
+    seen = []
+    blocks = [m for m in r.features if m.__class__.__name__ == "_Block"]
+    handles = [b.register_forward_hook(lambda m, i, o: seen.append(tuple(o.shape[1:]))) for b in blocks]
+    r(torch.randn(1, 6, 64, 64))
+    for h in handles:
+        h.remove()
+    assert seen == [(64, 16, 16)] * 2 + [(128, 8, 8)] * 2 + [(256, 4, 4)] * 2 + [(512, 2, 2)] * 2
+
+
+def test_a_checkpoint_without_settings_is_refused_and_missing_time_reads_zero(tiny, tmp_path):
+    ckpt = tmp_path / "run.ckpt"
+    DiscoveryTrainer(tiny, k=4, seed=0).run(4, checkpoint=ckpt, log_every=2, score_samples=1, progress=False)
+    state = torch.load(ckpt, weights_only=True)
+    del state["train_seconds"]  # written by versions before the timer
+    torch.save(state, ckpt)
+    resumed = DiscoveryTrainer(tiny, k=4, seed=0)
+    resumed.load_checkpoint(ckpt)
+    assert resumed.step == 4 and resumed.train_seconds == 0.0
+    del state["settings"]
+    torch.save(state, ckpt)
+    with pytest.raises(ValueError, match="was made with settings {}"):
+        DiscoveryTrainer(tiny, k=4, seed=0).load_checkpoint(ckpt)

@@ -93,12 +93,14 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines + [f"({n})" for n in sorted(notes)])
 
 
-def _comparison_worker(name: str, threads: int, kwargs: dict[str, Any]) -> list[dict[str, Any]]:
+def _comparison_worker(name: str, threads: int | None, kwargs: dict[str, Any]) -> list[dict[str, Any]]:
+    """One table in a worker process pinned to ``threads`` (None: in the caller's process, its threads as set)."""
     import torch
 
     from ...generators import load_generator
 
-    torch.set_num_threads(threads)
+    if threads is not None:
+        torch.set_num_threads(threads)
     rows = rca_comparison(load_generator(name, device="cpu"), **kwargs)
     for row in rows:  # banks travel back without their trainer (R stays in the worker)
         if "bank" in row and hasattr(row["bank"], "trainer"):
@@ -109,14 +111,15 @@ def _comparison_worker(name: str, threads: int, kwargs: dict[str, Any]) -> list[
 def rca_comparisons(names: Sequence[str], processes: int | None = None, **kwargs) -> dict[str, list[dict[str, Any]]]:
     """``rca_comparison`` for several zoo generators (by name), one CPU process each, up to ``processes`` at a
     time (default: one per CPU core, at most one per generator), each pinned to one thread, so a 2-core machine
-    runs two tables at once. Returns {name: rows}."""
+    runs two tables at once; ``processes=1`` runs them in this process with its thread setting. Returns
+    {name: rows}, banks (``keep_banks``) without their trainer."""
     import os
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
     processes = processes or max(1, min(len(names), os.cpu_count() or 1))
     if processes == 1:
-        return {name: _comparison_worker(name, max(1, os.cpu_count() or 1), kwargs) for name in names}
+        return {name: _comparison_worker(name, None, kwargs) for name in names}
     kwargs = {**kwargs, "progress": False}
     with ProcessPoolExecutor(processes, mp_context=get_context("spawn")) as pool:
         futures = {name: pool.submit(_comparison_worker, name, 1, kwargs) for name in names}
