@@ -489,3 +489,39 @@ def test_a_checkpoint_without_settings_is_refused_and_missing_time_reads_zero(ti
     torch.save(state, ckpt)
     with pytest.raises(ValueError, match="was made with settings {}"):
         DiscoveryTrainer(tiny, k=4, seed=0).load_checkpoint(ckpt)
+
+
+@pytest.mark.parametrize("micro_batch", [None, 8])
+def test_logged_metrics_are_the_batch_means_of_the_loss_terms(tiny, micro_batch):
+    """Each logged step is the mean over its window of CE + shift_weight * |eps_hat - eps| over the whole batch,
+    however many micro-batches it took: at the start, CE is near ln K and accuracy a share in [0, 1]."""
+    options = {} if micro_batch is None else {"micro_batch": micro_batch}
+    trainer = DiscoveryTrainer(tiny, k=4, batch_size=32, shift_weight=0.25, lr=1e-6, seed=0, **options)
+    trainer.run(4, log_every=2, score_samples=1, progress=False)
+    assert [h["step"] for h in trainer.history] == [2, 4]
+    for h in trainer.history:
+        assert h["loss"] == pytest.approx(h["ce"] + 0.25 * h["shift_error"], rel=1e-5)
+        assert abs(h["ce"] - math.log(4)) < 0.5 and 0 <= h["accuracy"] <= 1 and 0 < h["shift_error"] < 6
+
+
+def test_converged_hint_follows_the_measured_budgets_and_a_climbing_tail():
+    from ganexplorer.directions.discovery.trainer import converged_hint
+
+    flat = [{"accuracy": 0.8}] * 8
+    assert converged_hint(3000, 1e-3, flat) is None and converged_hint(100_000, 1e-4, flat) is None
+    assert "2999 steps is short, a real run at lr 0.001 is about 3,000 steps" in converged_hint(2999, 1e-3, flat)
+    assert "about 100,000 steps" in converged_hint(99_999, 1e-4, flat)
+    assert "about 100,000 steps" in converged_hint(10, 2e-4, flat)  # the nearest measured lr on a log scale
+    assert "about 3,000 steps" in converged_hint(10, 5e-4, flat)
+    assert "about 300 steps" in converged_hint(10, 1e-2, flat) and converged_hint(300, 1e-2, flat) is None
+    climbing = flat[:6] + [{"accuracy": 0.80}, {"accuracy": 0.83}]  # the last quarter still rises
+    assert converged_hint(5000, 1e-3, climbing).startswith("not converged: accuracy still climbing")
+    assert converged_hint(2000, 1e-3, climbing).startswith("not converged: 2000 steps is short")
+    assert converged_hint(5000, 1e-3, flat[:6] + [{"accuracy": 0.80}, {"accuracy": 0.81}]) is None
+    assert converged_hint(5000, 1e-3, climbing[-3:]) is None  # too short a history to judge a trend
+
+
+@pytest.mark.parametrize("log_every", [0, -1, 2.0, "5"])
+def test_log_interval_must_be_a_positive_integer(tiny, log_every):
+    with pytest.raises(ValueError, match="log_every must be a positive integer"):
+        DiscoveryTrainer(tiny, k=4, seed=0).run(2, log_every=log_every, progress=False)
