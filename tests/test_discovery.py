@@ -148,3 +148,37 @@ def test_short_run_beats_frozen_random_directions_over_three_seeds(mnist):
         assert results["ortho"]["accuracy"] > 2 / 16, (seed, results)  # far above chance
         gaps.append(results["ortho"]["accuracy"] - results["random"]["accuracy"])
     assert sum(gaps) / 3 > 0.05, gaps
+
+
+def test_nan_after_a_good_log_returns_the_directions_of_that_log():
+    class LateExplosion(TinyGenerator):
+        calls = 0
+
+        def forward(self, z):
+            out = super().forward(z)
+            if len(z) > 1 and z.abs().max() > 0:  # training renders only, not the size probe
+                LateExplosion.calls += 1
+            return out * float("nan") if LateExplosion.calls > 16 else out  # two renders a step: NaN from step 9
+
+    trainer = DiscoveryTrainer(Generator(LateExplosion(), device="cpu"), k=4, seed=0, lr=1e-2)
+    at_log = {}
+    with pytest.raises(DiscoveryStopped, match="discovery stopped at step 10") as info:
+        trainer.run(20, log_every=5, progress=False,
+                    callback=lambda step, m: at_log.setdefault(step, trainer.deformator.directions().detach().clone()))
+    assert list(at_log) == [5]
+    assert torch.equal(info.value.bank.directions, at_log[5]) and info.value.bank.info["steps"] == 10
+
+
+def test_bank_records_the_method_settings_and_measured_training_time(tiny):
+    import time
+
+    trainer = DiscoveryTrainer(tiny, k=4, deformator="proj", shift_scale=3.0, seed=0)
+    start = time.perf_counter()
+    bank = trainer.run(6, log_every=3, score_samples=4, progress=False)
+    wall = time.perf_counter() - start
+    assert bank.info["method"] == "discovery" and bank.info["deformator"] == "proj" and bank.source == ["discovery"] * 4
+    seconds = bank.info["train_seconds"]
+    assert 0 < seconds <= wall + 0.01 and seconds == round(trainer.train_seconds, 2)
+    # the bank's per-direction scores are R's accuracy with the trainer's own shift rule and shift range
+    again = rca(tiny, bank, trainer, n=16, shift_scale=3.0, deformator=trainer.deformator, progress=False)
+    assert bank.scores == again["per_direction"]
