@@ -525,3 +525,21 @@ def test_converged_hint_follows_the_measured_budgets_and_a_climbing_tail():
 def test_log_interval_must_be_a_positive_integer(tiny, log_every):
     with pytest.raises(ValueError, match="log_every must be a positive integer"):
         DiscoveryTrainer(tiny, k=4, seed=0).run(2, log_every=log_every, progress=False)
+
+
+def test_rendering_the_base_half_without_autograd_keeps_the_loss_and_the_gradient_on_a(tiny):
+    """The lever only skips work: the benchmark's plain path (both halves in one call with autograd) gives the same
+    loss and the same gradient on A on the same batch."""
+    trainer = DiscoveryTrainer(tiny, k=4, seed=0, channels_last=False)
+    batch = trainer.sample_batch(16)
+    results = []
+    for without_grad in (True, False):
+        trainer._base_without_grad = without_grad
+        trainer.optimizer.zero_grad(set_to_none=True)
+        loss = trainer.batch_loss(*batch)[0]
+        loss.backward()
+        results.append((loss.detach(), [p.grad.clone() for p in trainer.deformator.parameters()]))
+    (loss_a, grad_a), (loss_b, grad_b) = results
+    assert torch.allclose(loss_a, loss_b, atol=1e-6) and all(torch.allclose(a, b, atol=1e-6) for a, b in
+                                                              zip(grad_a, grad_b, strict=True))
+    assert any(g.abs().sum() > 0 for g in grad_a)
