@@ -51,20 +51,23 @@ test: venv chromium
 
 .PHONY: venv chromium demo test
 
-# Mutation testing of the numerical core (issue 20): mutmut mutates directions/{sefa,describe,probes,bank}.py and
+# Mutation testing of the numerical core (issue 20): mutmut mutates directions/{sefa,describe,probes,bank}.py,
+# the discovery package (trainer, reconstructors, deformators, sampling, rca, comparison) and
 # generators/generator.py ([tool.mutmut] in pyproject.toml) and runs the fast tests that guard each function. It
 # runs in a scratch copy of the work tree (mutmut writes a mutants/ folder), one process at nice 19; about
-# 25 min on a loaded 2-core machine (measured). It prints killed / checked per module; `cd $(MUTATION_DIR) && mutmut browse` shows survivors.
+# 25 min for the core and 60 min for discovery on a loaded 2-core machine (measured). It prints killed / checked
+# per module; `cd $(MUTATION_DIR) && mutmut browse` shows survivors.
 MUTATION_DIR ?= /tmp/ganexplorer-mutation
 MUTATION_JOBS ?= 1
 # A uniform sample by mutant number: 1 in 5 of sefa, describe, probes and generator, 1 in 10 of bank.py (1129
-# mutants, mostly file locking and merge messages); MUTANTS='ganexplorer.*' runs every mutant (about 2000).
+# mutants, mostly file locking and merge messages) and of discovery (about 2200, a third of them error messages);
+# MUTANTS='ganexplorer.*' runs every mutant (about 4000), MUTANTS='ganexplorer.directions.discovery.*0' one set.
 MUTANTS ?= 'ganexplorer.directions.sefa.*__mutmut_*[05]' 'ganexplorer.directions.describe.*__mutmut_*[05]' \
   'ganexplorer.directions.probes.*__mutmut_*[05]' 'ganexplorer.generators.generator.*__mutmut_*[05]' \
-  'ganexplorer.directions.bank.*__mutmut_*0'
+  'ganexplorer.directions.bank.*__mutmut_*0' 'ganexplorer.directions.discovery.*__mutmut_*0'
 mutation: venv
 	rm -rf $(MUTATION_DIR) && mkdir -p $(MUTATION_DIR)
-	git ls-files -co --exclude-standard -- ganexplorer tests pyproject.toml | tar -cf - -T - | tar -xf - -C $(MUTATION_DIR)
+	git ls-files -co --exclude-standard -- ganexplorer tests benchmarks pyproject.toml | tar -cf - -T - | tar -xf - -C $(MUTATION_DIR)
 	cd $(MUTATION_DIR) && nice -n 19 env OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 \
 	  $(abspath $(VENV))/bin/mutmut run --max-children $(MUTATION_JOBS) $(MUTANTS) >mutmut.log 2>&1 \
 	  || { tail -c 3000 mutmut.log; exit 1; }
