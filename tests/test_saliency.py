@@ -5,7 +5,13 @@ import torch
 from ganexplorer import DirectionBank, Generator
 from ganexplorer.data.scenes import BACKGROUND_FACTORS, SCENE_FACTORS, SceneRenderer, make_scenes, render_scenes
 from ganexplorer.data.shapes import FACTORS
-from ganexplorer.directions.background import background_masks, best_per_source, rank_background_directions
+from ganexplorer.directions.background import (
+    background_masks,
+    best_per_source,
+    kept_brightness,
+    masks_from_renders,
+    rank_background_directions,
+)
 from ganexplorer.evaluation.saliency import (
     border_contrast_masks,
     otsu_threshold,
@@ -42,7 +48,10 @@ def test_masks_from_the_shifted_image_match_the_true_masks(renderer):
     direction = torch.eye(len(SCENE_FACTORS))[BG_VALUE]
     out = background_masks(renderer, direction, z, shift=-5.0)
     true = render_scenes(renderer.module.factors(z))[1]
-    assert out.keep.all() and saliency_scores(out.masks, true)["iou"] > 0.93
+    # the ratio counts an anti-aliased rim pixel by the share of its brightness that is the object's, not by its
+    # coverage, so where the object is brighter than the background it takes some pixels under half covered:
+    # measured 0.88 here, 0.97 for the brightness rule on this renderer, whose object does not dim at all
+    assert out.keep.all() and saliency_scores(out.masks, true)["iou"] > 0.85
     brighter = background_masks(renderer, direction, z, shift=5.0)  # the wrong sign keeps the background
     assert saliency_scores(brighter.masks, true)["iou"] < 0.6
     tight = background_masks(renderer, direction, z, shift=-5.0, area=(0.0, 0.05))  # the size filter
@@ -107,3 +116,65 @@ def test_the_net_learns_masks_and_bad_pairs_are_refused(renderer):
         background_masks(renderer, direction, real[:1, 0, 0, :18], shift=1.0, threshold=1.5)
     with pytest.raises(ValueError, match="latent has 18"):
         background_masks(renderer, torch.ones(5), real[:1, 0, 0, :18], shift=1.0)
+
+
+def _scene(bg: float, core: float, rim: float, spot: float | None = None) -> torch.Tensor:
+    """One grey 16x16 image (1, 3, 16, 16) in [-1, 1]: background ``bg`` with a 2x2 light ``spot`` in a corner, a
+    4x6 object core of brightness ``core`` and a one-pixel rim around it of brightness ``rim`` (values in [0, 1])."""
+    v = torch.full((16, 16), bg)
+    v[1:3, 1:3] = bg if spot is None else spot
+    v[5:11, 4:12] = rim
+    v[6:10, 5:11] = core
+    return (v * 2 - 1).expand(1, 3, 16, 16).clone()
+
+
+def test_the_ratio_rule_keeps_the_rim_that_a_dimmed_object_loses_under_a_brightness_threshold():
+    # the direction darkens the background to 5 % (a light spot to 20 %) and dims the object to 45 %: in the
+    # shifted image the object's core (0.405) is under the brightness threshold 0.5 and its rim (0.18) is darker
+    # than what is left of the spot (0.2), so no brightness threshold separates them; the share of brightness
+    # kept does (object 0.45, spot 0.2, background 0.05), on a bright and on a near-black background alike
+    images = torch.cat([_scene(0.5, 0.9, 0.4, spot=1.0), _scene(0.03, 0.9, 0.4)])
+    shifted = torch.cat([_scene(0.025, 0.405, 0.18, spot=0.2), _scene(0.0015, 0.405, 0.18)])
+    whole = torch.zeros(2, 16, 16)
+    whole[:, 5:11, 4:12] = 1
+    plain = masks_from_renders(images, shifted)  # the brightness rule at 0.5: nothing left
+    assert plain.masks.sum() == 0 and not plain.keep.any()
+    assert not torch.equal(masks_from_renders(images, shifted, threshold="otsu").masks, whole)
+    ratio = masks_from_renders(images, shifted, threshold="otsu", rule="ratio")
+    assert torch.equal(ratio.masks, whole) and ratio.keep.all()
+    kept = kept_brightness(images, shifted)
+    assert kept[0, 0, 0] == pytest.approx(0.05, abs=1e-5) and kept[0, 7, 7] == pytest.approx(0.45, abs=1e-5)
+    assert kept[1, 0, 0] == pytest.approx(0.0015 / 0.05, abs=1e-5)  # near-black originals count as RATIO_FLOOR
+    # the wrong sign (a shift that brightens the background) gives no object mask
+    assert not torch.equal(masks_from_renders(shifted, images, threshold="otsu", rule="ratio").masks, whole)
+    with pytest.raises(ValueError, match="rule must be one of"):
+        masks_from_renders(images, shifted, rule="difference")
+
+
+def test_the_ratio_rule_on_the_renderer_finds_the_direction_and_the_true_masks(renderer):
+    bank = DirectionBank(torch.eye(len(SCENE_FACTORS)), source="coordinate")
+    ranked = rank_background_directions(renderer, bank, n=32, threshold="otsu", rule="ratio")
+    assert ranked[0]["direction"] == BG_VALUE and ranked[0]["shift"] < 0
+    z = renderer.sample_latents(64, seed=1)
+    out = background_masks(renderer, torch.eye(len(SCENE_FACTORS))[BG_VALUE], z, ranked[0]["shift"],
+                           threshold="otsu", rule="ratio")
+    true = render_scenes(renderer.module.factors(z))[1]
+    # the ratio counts an anti-aliased rim pixel by the share of its brightness that is the object's, not by its
+    # coverage, so where the object is brighter than the background it takes some pixels under half covered:
+    # measured 0.88 here, 0.97 for the brightness rule on this renderer, whose object does not dim at all
+    assert out.keep.all() and saliency_scores(out.masks, true)["iou"] > 0.85
+
+
+def test_the_net_is_trained_with_a_learning_rate_that_decays_to_zero(monkeypatch):
+    seen = []
+    step = torch.optim.Adam.step
+
+    def record(self, *args, **kwargs):
+        seen.append(self.param_groups[0]["lr"])
+        return step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", record)
+    real, true, _ = make_scenes(16, seed=3)
+    train_saliency(real, true, steps=50, batch_size=4, lr=1e-3)
+    assert len(seen) == 50 and seen[0] == pytest.approx(1e-3) and seen[-1] < 1e-5
+    assert seen[25] == pytest.approx(0.5e-3, rel=0.05) and all(a >= b for a, b in zip(seen, seen[1:]))

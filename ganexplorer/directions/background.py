@@ -1,11 +1,16 @@
 """Background-removal directions and the saliency masks they give (Voynov & Babenko's application).
 
 Shifted along a background direction, a generated image keeps its object while the background goes dark and
-uniform; thresholding the brightness of the *shifted* image then gives a foreground mask for the *unshifted*
-image, and masks of implausible size are discarded. Candidates are ranked with the generator alone (no true
-masks): how much the background changes, minus how much the object (the mask) changes, on the share of samples
-whose mask passes the size filter. Both signs and a few shift sizes of each direction are tried; the best is
-kept.
+uniform; thresholding the *shifted* image then gives a foreground mask for the *unshifted* image, and masks of
+implausible size are discarded. Two mask rules: ``"brightness"`` (the paper's: the shifted image's brightness
+above a threshold) and ``"ratio"`` (the share of each pixel's brightness that the shift leaves, thresholded per
+image by Otsu: the background collapses towards zero while the object keeps most of its brightness, even where
+the direction dims the object too, which a fixed brightness threshold turns into a lost rim). The ratio compares
+the shifted image with the original, as the follow-up paper (Voynov, Morozov & Babenko 2021, "Big GANs Are
+Watching You") does with its "brighter than before" rule, for directions that dim the object a little as well.
+Candidates are ranked with the generator alone (no true masks): how much the background changes, minus how much
+the object (the mask) changes, on the share of samples whose mask passes the size filter. Both signs and a few
+shift sizes of each direction are tried; the best is kept.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from .bank import DirectionBank
 THRESHOLD = 0.5  # brightness (max channel, in [0, 1]) above which a pixel of the shifted image is foreground
 AREA = (0.02, 0.5)  # plausible foreground share of the image; masks outside it are discarded
 OTSU_FLOOR = 0.15  # an Otsu threshold below this would split a background that did not go dark
+RULES = ("brightness", "ratio")  # what is thresholded: the shifted image's brightness, or its ratio to the original
+RATIO_FLOOR = 0.05  # original brightness below this counts as this much in the ratio (near-black pixels are noise)
 SHIFT_SDS = (2.0, 3.0, 4.0, 5.0)  # shifts tried by default, in standard deviations of the latents along a direction
 
 
@@ -39,7 +46,9 @@ class BackgroundMasks:
     keep: torch.Tensor
 
 
-def _check(threshold: float | str, area: tuple[float, float]) -> None:
+def _check(threshold: float | str, area: tuple[float, float], rule: str = "brightness") -> None:
+    if rule not in RULES:
+        raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
     if threshold != "otsu" and not (isinstance(threshold, (int, float)) and 0 < threshold < 1):
         raise ValueError(f"threshold is a brightness in (0, 1) or 'otsu', got {threshold!r}")
     if not (len(area) == 2 and 0 <= area[0] < area[1] <= 1):
@@ -65,15 +74,23 @@ def otsu_threshold(values: torch.Tensor, levels: int = 64) -> torch.Tensor:
     return cuts.gather(1, between.argmax(1, keepdim=True))
 
 
+def kept_brightness(images: torch.Tensor, shifted: torch.Tensor) -> torch.Tensor:
+    """The share of each pixel's brightness that the shift leaves (N, H, W): brightness(shifted) over
+    brightness(images), the latter at least ``RATIO_FLOOR``. Near 0 where the background went dark, near 1 (or
+    above) where the object kept its appearance."""
+    return brightness(shifted) / brightness(images).clamp_min(RATIO_FLOOR)
+
+
 def masks_from_renders(images: torch.Tensor, shifted: torch.Tensor, threshold: float | str = THRESHOLD,
-                       area: tuple[float, float] = AREA) -> BackgroundMasks:
-    """Masks for ``images`` from their ``shifted`` renders (both (N, C, H, W) in [-1, 1]): pixels of the shifted
-    image brighter than ``threshold`` are foreground (``"otsu"``: each image's Otsu threshold of its brightness, at
-    least ``OTSU_FLOOR``); ``keep`` marks masks whose foreground share is in ``area``."""
-    _check(threshold, area)
+                       area: tuple[float, float] = AREA, rule: str = "brightness") -> BackgroundMasks:
+    """Masks for ``images`` from their ``shifted`` renders (both (N, C, H, W) in [-1, 1]): pixels whose value
+    exceeds ``threshold`` are foreground, the value being the shifted image's brightness (``rule="brightness"``)
+    or ``kept_brightness`` (``rule="ratio"``); ``threshold="otsu"``: each image's Otsu threshold of that value,
+    at least ``OTSU_FLOOR``. ``keep`` marks masks whose foreground share is in ``area``."""
+    _check(threshold, area, rule)
     if images.shape != shifted.shape:
         raise ValueError(f"images and shifted images differ in shape: {tuple(images.shape)} vs {tuple(shifted.shape)}")
-    value = brightness(shifted)
+    value = brightness(shifted) if rule == "brightness" else kept_brightness(images, shifted)
     if threshold == "otsu":  # per image, between the darkened background and the object; never below OTSU_FLOOR
         cut = otsu_threshold(value.flatten(1)).clamp_min(OTSU_FLOOR)[:, :, None]
     else:
@@ -86,17 +103,17 @@ def masks_from_renders(images: torch.Tensor, shifted: torch.Tensor, threshold: f
 @torch.no_grad()
 def background_masks(generator, direction: torch.Tensor, z: torch.Tensor, shift: float,
                      threshold: float | str = THRESHOLD, area: tuple[float, float] = AREA,
-                     batch_size: int = 512) -> BackgroundMasks:
+                     batch_size: int = 512, rule: str = "brightness") -> BackgroundMasks:
     """Masks for G(z) from a background direction (a latent vector): the renders of z + shift * direction go
     through ``masks_from_renders``. ``shift`` carries the sign that darkens the background (see
     ``rank_background_directions``)."""
-    _check(threshold, area)
+    _check(threshold, area, rule)
     d = torch.as_tensor(direction, dtype=torch.float32).to(generator.device).reshape(-1)
     if d.numel() != generator.latent_dim:
         raise ValueError(f"direction has {d.numel()} entries but the generator's latent has {generator.latent_dim}")
     z = z.to(generator.device)
     return masks_from_renders(generator.render(z, batch_size), generator.render(z + shift * d, batch_size),
-                              threshold, area)
+                              threshold, area, rule)
 
 
 def mask_stats(out: BackgroundMasks) -> dict[str, float]:
@@ -120,19 +137,21 @@ def mask_stats(out: BackgroundMasks) -> dict[str, float]:
 
 @torch.no_grad()
 def best_shift(generator, bank: DirectionBank, k: int, z: torch.Tensor, shift: float | None = None,
-               threshold: float | str = THRESHOLD,
-               area: tuple[float, float] = AREA) -> tuple[BackgroundMasks, dict[str, Any]]:
+               threshold: float | str = THRESHOLD, area: tuple[float, float] = AREA,
+               rule: str = "brightness") -> tuple[BackgroundMasks, dict[str, Any]]:
     """Direction k of ``bank`` shifted both ways from latents z by ``shift`` (default: each of
     ``default_shifts``): the masks and ``mask_stats`` (with the signed ``shift``) of the shift that scores
     highest. Too small a shift leaves the background; too large a one darkens the object too, so the size is
     chosen like the sign, from the generator alone. Works for layer-restricted directions of style generators
     (the bank composes the shifted latents)."""
+    _check(threshold, area, rule)
     sizes = default_shifts(bank, k) if shift is None else [abs(float(shift))]
     images = generator.render(z)
     best = None
     for size in sizes:
         for sign in (1.0, -1.0):
-            out = masks_from_renders(images, generator.render(bank.traverse(z, k, [sign * size])), threshold, area)
+            out = masks_from_renders(images, generator.render(bank.traverse(z, k, [sign * size])), threshold, area,
+                                     rule)
             stats = {"shift": round(sign * size, 4), **mask_stats(out)}
             if best is None or stats["score"] > best[1]["score"]:
                 best = (out, stats)
@@ -141,19 +160,20 @@ def best_shift(generator, bank: DirectionBank, k: int, z: torch.Tensor, shift: f
 
 @torch.no_grad()
 def rank_background_directions(generator, bank: DirectionBank, shift: float | None = None, n: int = 64, seed: int = 0,
-                               threshold: float | str = THRESHOLD,
-                               area: tuple[float, float] = AREA) -> list[dict[str, Any]]:
+                               threshold: float | str = THRESHOLD, area: tuple[float, float] = AREA,
+                               rule: str = "brightness") -> list[dict[str, Any]]:
     """Rank every direction of ``bank`` as a background-removal candidate, best first, using the generator
     only (never true masks): each direction is shifted both ways by ``shift`` latent units (default: each of
     ``default_shifts``, 2 to 5 standard deviations of the latents along it) on ``n`` seeded samples, and the
-    best shift's ``mask_stats`` are kept with the signed ``shift``."""
-    _check(threshold, area)
+    best shift's ``mask_stats`` are kept with the signed ``shift``; masks by ``rule`` and ``threshold`` (see
+    ``masks_from_renders``)."""
+    _check(threshold, area, rule)
     if len(bank) == 0:
         raise ValueError("the bank has no directions to rank")
     z = generator.sample_latents(n, seed)
     rows = []
     for k in range(len(bank)):
-        _, stats = best_shift(generator, bank, k, z, shift, threshold, area)
+        _, stats = best_shift(generator, bank, k, z, shift, threshold, area, rule)
         rows.append({"direction": k, "label": bank.labels[k], "source": bank.source[k], **stats})
     return sorted(rows, key=lambda r: -r["score"])
 

@@ -6,6 +6,7 @@ the oracle (the same net trained on real scenes with their true masks).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -31,8 +32,9 @@ class SaliencyNet(nn.Module):
 
 
 def train_saliency(images: torch.Tensor, masks: torch.Tensor, steps: int = 1000, batch_size: int = 64,
-                   seed: int = 0) -> SaliencyNet:
-    """Fit a ``SaliencyNet`` to (image, mask) pairs (binary cross-entropy, Adam)."""
+                   seed: int = 0, lr: float = 2e-3) -> SaliencyNet:
+    """Fit a ``SaliencyNet`` to (image, mask) pairs (binary cross-entropy, Adam with the learning rate decayed to
+    zero on a cosine: the last steps average out the batch noise, so the net that ships is not one noisy step)."""
     if images.ndim != 4 or masks.shape != (images.shape[0], *images.shape[2:]):
         raise ValueError(f"need images (N, C, H, W) and masks (N, H, W), got {tuple(images.shape)} and "
                          f"{tuple(masks.shape)}")
@@ -40,8 +42,10 @@ def train_saliency(images: torch.Tensor, masks: torch.Tensor, steps: int = 1000,
         raise ValueError("no (image, mask) pairs to train on: the size filter may have discarded every mask")
     torch.manual_seed(seed)
     net = SaliencyNet().to(images.device)
-    opt = torch.optim.Adam(net.parameters(), lr=2e-3)
-    for _ in range(steps):
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    for step in range(steps):
+        for group in opt.param_groups:
+            group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / steps))
         idx = torch.randint(len(images), (batch_size,), device=images.device)
         loss = F.binary_cross_entropy_with_logits(net(images[idx]), masks[idx])
         opt.zero_grad(set_to_none=True)
@@ -85,15 +89,17 @@ def border_contrast_masks(images: torch.Tensor) -> torch.Tensor:
 def saliency_experiment(generator, direction: torch.Tensor, shift: float, real: torch.Tensor,
                         true_masks: torch.Tensor, n_pairs: int = 4096, steps: int = 1500, seed: int = 0,
                         threshold: float | str = THRESHOLD, area: tuple[float, float] = AREA,
-                        oracle: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict[str, Any]:
+                        oracle: tuple[torch.Tensor, torch.Tensor] | None = None,
+                        rule: str = "brightness") -> dict[str, Any]:
     """The whole application: ``n_pairs`` generated pairs from a background direction (signed ``shift``),
-    the size filter, a ``SaliencyNet`` trained on the kept pairs for ``steps``, scored on ``real`` scenes
+    masks by ``rule`` and ``threshold`` (see ``directions.background.masks_from_renders``), the size filter, a
+    ``SaliencyNet`` trained on the kept pairs for ``steps``, scored on ``real`` scenes
     with ``true_masks``; next to the empty mask, the border-contrast baseline and, when ``oracle`` (real
     training images, their true masks) is given, the same net trained on true masks.
     Returns {"scores": {name: {iou, f_beta, mae}}, "kept": share of masks kept, "masks": the generated
     ``BackgroundMasks``, "net": the trained net}."""
     z = generator.sample_latents(n_pairs, seed)
-    gen = background_masks(generator, direction, z, shift, threshold, area)
+    gen = background_masks(generator, direction, z, shift, threshold, area, rule=rule)
     net = train_saliency(gen.images[gen.keep].cpu(), gen.masks[gen.keep].cpu(), steps=steps, seed=seed)
     scores = {"generated masks": saliency_scores(predict(net, real), true_masks),
               "border contrast": saliency_scores(border_contrast_masks(real), true_masks),
