@@ -182,3 +182,20 @@ def test_bank_records_the_method_settings_and_measured_training_time(tiny):
     # the bank's per-direction scores are R's accuracy with the trainer's own shift rule and shift range
     again = rca(tiny, bank, trainer, n=16, shift_scale=3.0, deformator=trainer.deformator, progress=False)
     assert bank.scores == again["per_direction"]
+
+
+@pytest.mark.parametrize("kind", ["random", "ortho", "unit-norm", "linear"])
+def test_a_seed_fixes_the_initial_directions_whatever_torchs_global_state(kind):
+    torch.manual_seed(1)
+    first = Deformator(16, 4, kind, seed=7).directions().detach()
+    torch.manual_seed(2)
+    again = Deformator(16, 4, kind, seed=7).directions().detach()
+    other = Deformator(16, 4, kind, seed=8).directions().detach()
+    assert torch.equal(first, again) and not torch.allclose(first, other)
+    assert torch.allclose(first @ first.T, torch.eye(4), atol=1e-5)  # orthonormal at the start, every kind
+
+
+@pytest.mark.parametrize("k", [0, -3])
+def test_a_deformator_needs_at_least_one_direction(k):
+    with pytest.raises(ValueError, match=f"k must be at least 1, got {k}"):
+        Deformator(16, k, "linear")
