@@ -26,7 +26,7 @@ ZOO: dict[str, str] = {
                         "trained with style mixing",
 }
 RECIPES = {"shapes-stylegan2": "--dataset shapes --arch stylegan2 --steps 10000",
-           "scenes": "--dataset scenes --steps 4000"}  # train-gan arguments
+           "scenes": "--dataset scenes --steps 6000"}  # train-gan arguments
 ARCHITECTURES: dict[str, type[nn.Module]] = {"ganexplorer-dcgan": DCGANGenerator,
                                              "ganexplorer-stylegan2": StyleGAN2Generator}
 FORMATS_HELP = "recognised: a zoo name (" + ", ".join(ZOO) + "), a ganexplorer zoo .safetensors file"
