@@ -195,6 +195,18 @@ def test_a_seed_fixes_the_initial_directions_whatever_torchs_global_state(kind):
     assert torch.allclose(first @ first.T, torch.eye(4), atol=1e-5)  # orthonormal at the start, every kind
 
 
+@pytest.mark.parametrize("kind, latent, k", [("proj", 16, 4), ("linear", 4, 6), ("unit-norm", 4, 6)])
+def test_a_seed_also_fixes_the_references_proj_init_and_more_directions_than_dimensions(kind, latent, k):
+    torch.manual_seed(1)
+    first = Deformator(latent, k, kind, seed=7).state_dict()
+    torch.manual_seed(2)
+    again = Deformator(latent, k, kind, seed=7).state_dict()
+    assert first.keys() == again.keys() and all(torch.equal(first[n], again[n]) for n in first)
+    if kind == "proj":  # torch's default bias, as the reference's nn.Linear has: U(-1/sqrt(k), 1/sqrt(k))
+        bias = Deformator(4096, k, kind, seed=3).linear.bias
+        assert bias.abs().max() <= k ** -0.5 and bias.std().item() == pytest.approx((3 * k) ** -0.5, rel=0.05)
+
+
 @pytest.mark.parametrize("k", [0, -3])
 def test_a_deformator_needs_at_least_one_direction(k):
     with pytest.raises(ValueError, match=f"k must be at least 1, got {k}"):

@@ -243,7 +243,8 @@ def test_channels_last_copy_leaves_the_callers_generator_alone(mnist):
     ("shift_scale", 1e30, "<= 1000"), ("shift_scale", float("inf"), "> 0"), ("shift_scale", float("nan"), "> 0"),
     ("shift_scale", 0.0, "> 0"), ("shift_scale", -1.0, "> 0"),
     ("lr", 0.0, "> 0"), ("lr", -1e-3, "> 0"), ("lr", float("nan"), "> 0"), ("lr", float("inf"), "> 0"),
-    ("min_shift", 7.0, "<= 6"), ("shifts_per_latent", 0, ">= 1"), ("k", 0, ">= 1"),
+    ("min_shift", 7.0, "<= 6"), ("shifts_per_latent", 0, ">= 1"), ("k", 0, ">= 1"), ("k", 2.5, "integer"),
+    ("batch_size", 8.5, "integer"),
 ])
 def test_bad_trainer_values_are_refused_before_any_work(option, value, allowed):
     calls = []

@@ -58,6 +58,8 @@ class Deformator(nn.Module):
             self.linear = nn.Linear(k, latent_dim, bias=True)
             with torch.no_grad():
                 self.linear.weight.copy_(0.1 * torch.randn(latent_dim, k, generator=gen))
+                # torch's default bias, U(-1/sqrt(k), 1/sqrt(k)), drawn from the seed too: a seeded run repeats
+                self.linear.bias.uniform_(-k ** -0.5, k ** -0.5, generator=gen)
         else:
             self.linear = nn.Linear(k, latent_dim, bias=False)  # weight (d, k): columns are directions
             if kind == "ortho":
