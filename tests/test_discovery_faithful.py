@@ -236,6 +236,34 @@ def test_channels_last_copy_leaves_the_callers_generator_alone(mnist):
         assert torch.allclose(trainer._g(z), mnist.module(z), atol=1e-5)
 
 
+def test_the_training_copy_is_channels_last_by_default():
+    g = Generator(TinyGenerator(), device="cpu", channels_last=False)  # its conv weight (16, 3, 4, 4) as built
+    assert not g.module.conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert DiscoveryTrainer(g, k=4, seed=0)._g.conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert not DiscoveryTrainer(g, k=4, seed=0, channels_last=False)._g.conv.weight.is_contiguous(
+        memory_format=torch.channels_last)
+
+
+def test_a_generator_above_the_copy_limit_is_trained_in_place():
+    class Big(TinyGenerator):  # 20.2M parameters: a private copy would double the memory of a large generator
+        def __init__(self):
+            super().__init__()
+            self.unused = nn.Linear(1000, 20_200)
+
+    g = Generator(Big(), device="cpu", name="big")
+    assert DiscoveryTrainer(g, k=4, seed=0)._g is g.module
+
+
+def test_the_deformator_learns_at_its_own_rate_when_given_one(tiny):
+    trainer = DiscoveryTrainer(tiny, k=4, lr=1e-4, deformator_lr=1e-2, reconstructor="wide", seed=0)
+    rates = {id(p): group["lr"] for group in trainer.optimizer.param_groups for p in group["params"]}
+    assert {rates[id(p)] for p in trainer.deformator.parameters()} == {1e-2}
+    assert {rates[id(p)] for p in trainer.reconstructor.parameters()} == {1e-4}
+    assert trainer.settings["reconstructor"] == "wide" and trainer.settings["deformator_lr"] == 1e-2
+    default = DiscoveryTrainer(tiny, k=4, lr=3e-4, seed=0)
+    assert {g["lr"] for g in default.optimizer.param_groups} == {3e-4}
+
+
 # --------------------------------------------------------------- input checks
 @pytest.mark.parametrize("option, value, allowed", [
     ("micro_batch", -1, ">= 1"), ("micro_batch", 0, ">= 1"), ("micro_batch", 2.5, "integer"),
@@ -244,7 +272,7 @@ def test_channels_last_copy_leaves_the_callers_generator_alone(mnist):
     ("shift_scale", 0.0, "> 0"), ("shift_scale", -1.0, "> 0"),
     ("lr", 0.0, "> 0"), ("lr", -1e-3, "> 0"), ("lr", float("nan"), "> 0"), ("lr", float("inf"), "> 0"),
     ("min_shift", 7.0, "<= 6"), ("shifts_per_latent", 0, ">= 1"), ("k", 0, ">= 1"), ("k", 2.5, "integer"),
-    ("batch_size", 8.5, "integer"),
+    ("batch_size", 8.5, "integer"), ("shifts_per_latent", 1.5, "integer"), ("deformator_lr", 0.0, "> 0"),
 ])
 def test_bad_trainer_values_are_refused_before_any_work(option, value, allowed):
     calls = []
