@@ -39,25 +39,25 @@ def line_fits(shifts: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor,
     return slope, r2.clamp(0, 1)
 
 
-@torch.no_grad()
 def measure_traversals(generator, bank: DirectionBank, z: torch.Tensor, directions: Sequence[int],
                        shifts: Sequence[float], probes: list[str], batch_size: int | None = None
                        ) -> tuple[torch.Tensor, torch.Tensor]:
     """Probe values (K, N, S, P) and the changed-pixel fraction (K,) between the extreme shifts."""
-    values, changed = [], []
-    n, s = len(z), len(shifts)
-    for k in directions:
-        images = generator.render(traversal_latents(bank, z, [k], shifts), batch_size=batch_size)
-        v = measure(images, probes).view(n, s, len(probes))
-        for i, name in enumerate(probes):
-            period = PROBE_WORDS[name][2]
-            if period:
-                v[..., i] = _unwrap(v[..., i], period)
-        values.append(v)
-        pairs = images.view(n, s, *images.shape[1:])
-        diff = (pairs[:, -1] - pairs[:, 0]).abs().amax(1)  # (N, H, W), in [-1, 1] units
-        changed.append((diff > 0.2).float().mean())
-    return torch.stack(values), torch.stack(changed)
+    with torch.no_grad():
+        values, changed = [], []
+        n, s = len(z), len(shifts)
+        for k in directions:
+            images = generator.render(traversal_latents(bank, z, [k], shifts), batch_size=batch_size)
+            v = measure(images, probes).view(n, s, len(probes))
+            for i, name in enumerate(probes):
+                period = PROBE_WORDS[name][2]
+                if period:
+                    v[..., i] = _unwrap(v[..., i], period)
+            values.append(v)
+            pairs = images.view(n, s, *images.shape[1:])
+            diff = (pairs[:, -1] - pairs[:, 0]).abs().amax(1)  # (N, H, W), in [-1, 1] units
+            changed.append((diff > 0.2).float().mean())
+        return torch.stack(values), torch.stack(changed)
 
 
 def _spreads(values: torch.Tensor, probes: list[str]) -> torch.Tensor:
@@ -94,54 +94,54 @@ def _suggest(effects: np.ndarray, r2: np.ndarray, consistency: np.ndarray, signs
     return words(best), confidence, also
 
 
-@torch.no_grad()
 def describe(generator, bank: DirectionBank, n: int = 16, shifts: Sequence[float] | None = None,
              directions: Sequence[int] | None = None, probes: Sequence[str] | None = None, seed: int = 0,
              as_frame: bool | None = None) -> Any:
     """For each direction: slope, R^2 and consistency of every probe, the fraction of pixels that change,
     and a suggested label with a confidence. Returns a pandas DataFrame when pandas is installed (or
     ``as_frame=True``), else a list of dicts; one row per direction."""
-    bank.check_fits(generator)
-    directions = list(range(len(bank))) if directions is None else [bank._index(i) for i in directions]
-    if shifts is None:
-        r = max(bank.shift_range[i] for i in directions)
-        shifts = np.linspace(-r, r, 9).tolist()
-    probes = list(probes or PROBES)
-    if len(shifts) < 3:
-        raise ValueError("describe needs at least 3 shifts to fit a line")
-    z = generator.sample_latents(n, seed)
-    from .discovery.distributed import shard_over  # under torchrun each rank measures directions r, r+W, ...
+    with torch.no_grad():
+        bank.check_fits(generator)
+        directions = list(range(len(bank))) if directions is None else [bank._index(i) for i in directions]
+        if shifts is None:
+            r = max(bank.shift_range[i] for i in directions)
+            shifts = np.linspace(-r, r, 9).tolist()
+        probes = list(probes or PROBES)
+        if len(shifts) < 3:
+            raise ValueError("describe needs at least 3 shifts to fit a line")
+        z = generator.sample_latents(n, seed)
+        from .discovery.distributed import shard_over  # under torchrun each rank measures directions r, r+W, ...
 
-    values, changed = shard_over(directions, lambda ks: measure_traversals(generator, bank, z, ks, shifts, probes),
-                                 device=z.device)  # (K, N, S, P)
-    shift_t = torch.as_tensor(list(shifts), dtype=torch.float32, device=values.device)
-    spread = _spreads(values.flatten(0, 2), probes)  # (P,) over every rendered image
-    span = float(max(shifts) - min(shifts))
-    rows = []
-    for row, k in enumerate(directions):
-        slope, r2 = line_fits(shift_t, values[row])  # (N, P)
-        mean_slope = slope.mean(0)
-        consistency = (torch.sign(slope) == torch.sign(mean_slope)).float().mean(0)
-        effect = (mean_slope.abs() * span / spread)
-        label, confidence, also = _suggest(effect.cpu().numpy(), r2.mean(0).cpu().numpy(),
-                                           consistency.cpu().numpy(), torch.sign(mean_slope).cpu().numpy(), probes)
-        record: dict[str, Any] = {"direction": k, "label": bank.labels[k], "suggestion": label,
-                                  "confidence": round(confidence, 3), "also": also,
-                                  "changed_fraction": round(float(changed[row]), 4)}
-        for i, name in enumerate(probes):
-            record[f"{name}_effect"] = round(float(effect[i] * torch.sign(mean_slope[i])), 4)
-            record[f"{name}_r2"] = round(float(r2[:, i].mean()), 4)
-            record[f"{name}_consistency"] = round(float(consistency[i]), 3)
-        rows.append(record)
-    if as_frame is False:
-        return rows
-    try:
-        import pandas as pd
-    except ImportError:
-        if as_frame:
-            raise
-        return rows
-    return pd.DataFrame(rows).set_index("direction")
+        values, changed = shard_over(directions, lambda ks: measure_traversals(generator, bank, z, ks, shifts, probes),
+                                     device=z.device)  # (K, N, S, P)
+        shift_t = torch.as_tensor(list(shifts), dtype=torch.float32, device=values.device)
+        spread = _spreads(values.flatten(0, 2), probes)  # (P,) over every rendered image
+        span = float(max(shifts) - min(shifts))
+        rows = []
+        for row, k in enumerate(directions):
+            slope, r2 = line_fits(shift_t, values[row])  # (N, P)
+            mean_slope = slope.mean(0)
+            consistency = (torch.sign(slope) == torch.sign(mean_slope)).float().mean(0)
+            effect = (mean_slope.abs() * span / spread)
+            label, confidence, also = _suggest(effect.cpu().numpy(), r2.mean(0).cpu().numpy(),
+                                               consistency.cpu().numpy(), torch.sign(mean_slope).cpu().numpy(), probes)
+            record: dict[str, Any] = {"direction": k, "label": bank.labels[k], "suggestion": label,
+                                      "confidence": round(confidence, 3), "also": also,
+                                      "changed_fraction": round(float(changed[row]), 4)}
+            for i, name in enumerate(probes):
+                record[f"{name}_effect"] = round(float(effect[i] * torch.sign(mean_slope[i])), 4)
+                record[f"{name}_r2"] = round(float(r2[:, i].mean()), 4)
+                record[f"{name}_consistency"] = round(float(consistency[i]), 3)
+            rows.append(record)
+        if as_frame is False:
+            return rows
+        try:
+            import pandas as pd
+        except ImportError:
+            if as_frame:
+                raise
+            return rows
+        return pd.DataFrame(rows).set_index("direction")
 
 
 def suggest_labels(generator, bank: DirectionBank, **options) -> list[tuple[str, float]]:

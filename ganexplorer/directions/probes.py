@@ -135,11 +135,11 @@ PROBES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 }
 
 
-@torch.no_grad()
 def measure(images: torch.Tensor, probes: list[str] | None = None) -> torch.Tensor:
     """All probes at once: (N, P) in the order of ``probes`` (default: every probe)."""
-    names = probes or list(PROBES)
-    unknown = [p for p in names if p not in PROBES]
-    if unknown:
-        raise ValueError(f"unknown probes {unknown}: choose from {list(PROBES)}")
-    return torch.stack([PROBES[p](images) for p in names], dim=1)
+    with torch.no_grad():
+        names = probes or list(PROBES)
+        unknown = [p for p in names if p not in PROBES]
+        if unknown:
+            raise ValueError(f"unknown probes {unknown}: choose from {list(PROBES)}")
+        return torch.stack([PROBES[p](images) for p in names], dim=1)

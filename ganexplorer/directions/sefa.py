@@ -27,15 +27,15 @@ def first_affine_weight(module: nn.Module, latent_dim: int) -> torch.Tensor:
         f"(out_units, {latent_dim})")
 
 
-@torch.no_grad()
 def shift_ranges(generator, directions: torch.Tensor, latents: torch.Tensor | None = None) -> list[float]:
     """Slider range per direction: 3 standard deviations of the generator's latents along it (``latents``, or
     2048 sampled). That is 3 for N(0, I) latents; StyleGAN's W or BigGAN's truncated z are spread differently,
     so their ranges follow."""
-    if not hasattr(generator.module, "latents_from_noise"):
-        return [3.0] * len(directions)
-    latents = (generator.sample_latents(2048, seed=0) if latents is None else latents).flatten(0, -2)
-    return (3 * (latents @ directions.to(latents.device).T).std(0)).clamp_min(1e-3).tolist()
+    with torch.no_grad():
+        if not hasattr(generator.module, "latents_from_noise"):
+            return [3.0] * len(directions)
+        latents = (generator.sample_latents(2048, seed=0) if latents is None else latents).flatten(0, -2)
+        return (3 * (latents @ directions.to(latents.device).T).std(0)).clamp_min(1e-3).tolist()
 
 
 def factorize(weight: torch.Tensor, k: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
