@@ -259,3 +259,25 @@ def test_line_fits_match_numpy_polyfit():
             residual = y - np.polyval(fit, shifts.numpy())
             assert float(slope[i, p]) == pytest.approx(fit[0], abs=1e-5)
             assert float(r2[i, p]) == pytest.approx(1 - residual.var() / y.var(), abs=1e-5)
+
+
+def test_changed_fraction_and_default_shifts_against_direct_renders(procedural_rows):
+    """The changed fraction is the share of pixels whose largest channel change between the extreme shifts exceeds
+    0.2 (in [-1, 1] units), computed here from two direct renders; the default traversal is 9 shifts over
+    +-shift_range, and the reported numbers keep their stated precision."""
+    g = Generator(ProceduralShapes(), device="cpu", name="procedural")
+    d = torch.zeros(ProceduralShapes.latent_dim)
+    d[FACTORS.index("x")] = 1.0
+    z = g.sample_latents(8, 0)
+    lo, hi = g.render(z - 2.0 * d), g.render(z + 2.0 * d)
+    expected = float(((hi - lo).abs().amax(1) > 0.2).float().mean())
+    assert procedural_rows[0]["changed_fraction"] == pytest.approx(expected, abs=1e-4) and expected > 0.03
+    sizes = []
+    g.module.register_forward_hook(lambda m, i, out: sizes.append(len(out)))
+    describe(g, DirectionBank(d[None], shift_range=2.0), n=8, as_frame=False)
+    assert sum(sizes) == 8 * 9
+    for row in procedural_rows:
+        assert row["confidence"] == round(row["confidence"], 3) and isinstance(row["centroid_x_effect"], float)
+        for probe in PROBES:
+            assert 0 <= row[f"{probe}_r2"] <= 1 and row[f"{probe}_r2"] == round(row[f"{probe}_r2"], 4)
+            assert row[f"{probe}_consistency"] in {i / 8 for i in range(9)}
