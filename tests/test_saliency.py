@@ -9,6 +9,7 @@ from ganexplorer.directions.background import (
     background_masks,
     best_per_source,
     kept_brightness,
+    mask_stats,
     masks_from_renders,
     rank_background_directions,
 )
@@ -155,6 +156,11 @@ def test_the_ratio_rule_on_the_renderer_finds_the_direction_and_the_true_masks(r
     bank = DirectionBank(torch.eye(len(SCENE_FACTORS)), source="coordinate")
     ranked = rank_background_directions(renderer, bank, n=32, threshold="otsu", rule="ratio")
     assert ranked[0]["direction"] == BG_VALUE and ranked[0]["shift"] < 0
+    z0 = renderer.sample_latents(32, seed=0)  # the ranking's stats are those of the ratio masks at its shift
+    shifted = z0.clone()
+    shifted[:, BG_VALUE] += ranked[0]["shift"]
+    again = mask_stats(masks_from_renders(renderer.render(z0), renderer.render(shifted), "otsu", rule="ratio"))
+    assert {k: ranked[0][k] for k in again} == again
     z = renderer.sample_latents(64, seed=1)
     out = background_masks(renderer, torch.eye(len(SCENE_FACTORS))[BG_VALUE], z, ranked[0]["shift"],
                            threshold="otsu", rule="ratio")
