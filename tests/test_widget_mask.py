@@ -38,7 +38,7 @@ def test_mask_preview_of_the_background_direction_gives_the_true_masks(explorer)
     assert out["k"] == BG_VALUE and out["shift"] in (-3.0, -4.0, -5.0) and out["keep"].all()  # darkening
     true = render_scenes(ex.generator.module.factors(ex.z))[1].numpy() > 0.5
     iou = (out["masks"] & true).sum() / (out["masks"] | true).sum()
-    assert iou > 0.9
+    assert iou > 0.85  # the ratio rule (default); the brightness rule's masks are checked below
     frames = out["traversal"]  # (N, 5, H, W, C): from the sample to the shifted image
     assert frames.shape == (6, 5, 32, 32, 3)
     assert np.array_equal(frames[:, 0], ex.frames())
@@ -75,3 +75,18 @@ def test_mask_preview_threshold_size_filter_and_refusals(explorer):
         assert ex.status["kind"] == "error"
     ex._command(8, "mask_preview", {"k": BG_VALUE})
     assert ex.sent[-1][0]["ok"] and ex.sent[-2][0]["type"] == "masks"
+
+
+def test_mask_rules_ratio_by_default_and_the_papers_brightness_rule_on_request(explorer):
+    ex = explorer
+    true = render_scenes(ex.generator.module.factors(ex.z))[1].numpy() > 0.5
+    ratio = ex.mask_preview(BG_VALUE)
+    paper = ex.mask_preview(BG_VALUE, threshold=0.3, rule="brightness")
+    assert ratio["rule"] == "ratio" and paper["rule"] == "brightness" and ex.sent[-1][0]["rule"] == "brightness"
+    assert paper["shift"] == ratio["shift"]  # the shift is chosen the same way; only the shown masks differ
+    shifted = paper["traversal"][:, -1].max(-1) / 255.0  # the shifted images' brightness, as shown
+    assert np.array_equal(paper["masks"], shifted > 0.3)
+    for out, least in ((ratio, 0.85), (paper, 0.9)):  # this renderer leaves the object alone, so both rules
+        assert (out["masks"] & true).sum() / (out["masks"] | true).sum() > least  # find it (rims aside)
+    ex._command(9, "mask_preview", {"k": BG_VALUE, "rule": "edges"})
+    assert not ex.sent[-1][0]["ok"] and "mask rule must be one of brightness, ratio" in ex.sent[-1][0]["error"]

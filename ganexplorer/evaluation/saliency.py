@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..directions.background import AREA, THRESHOLD, background_masks, otsu_threshold
+from ..directions.background import AREA, background_masks, otsu_threshold
 
 
 class SaliencyNet(nn.Module):
@@ -84,11 +84,12 @@ def border_contrast_masks(images: torch.Tensor) -> torch.Tensor:
 
 def saliency_experiment(generator, direction: torch.Tensor, shift: float, real: torch.Tensor,
                         true_masks: torch.Tensor, n_pairs: int = 4096, steps: int = 1500, seed: int = 0,
-                        threshold: float | str = THRESHOLD, area: tuple[float, float] = AREA,
+                        threshold: float | str = "otsu", area: tuple[float, float] = AREA,
                         oracle: tuple[torch.Tensor, torch.Tensor] | None = None,
-                        rule: str = "brightness") -> dict[str, Any]:
+                        rule: str = "ratio") -> dict[str, Any]:
     """The whole application: ``n_pairs`` generated pairs from a background direction (signed ``shift``),
-    masks by ``rule`` and ``threshold`` (see ``directions.background.masks_from_renders``), the size filter, a
+    masks by ``rule`` and ``threshold`` (see ``directions.background.masks_from_renders``; default: the share of
+    brightness kept, cut per image by Otsu, whose masks trained the best net in notebook 05), the size filter, a
     ``SaliencyNet`` trained on the kept pairs for ``steps``, scored on ``real`` scenes
     with ``true_masks``; next to the empty mask, the border-contrast baseline and, when ``oracle`` (real
     training images, their true masks) is given, the same net trained on true masks.

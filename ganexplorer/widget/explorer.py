@@ -29,7 +29,7 @@ import traitlets
 
 from ..animation import save_gif, save_mp4, traversal_video
 from ..directions import DirectionBank, pca, sefa
-from ..directions.background import THRESHOLD, best_shift
+from ..directions.background import AREA, RULES, THRESHOLD, best_shift, masks_from_renders
 from ..directions.describe import suggest_labels
 from ..directions.discovery import DEFORMATORS, DiscoveryTrainer
 from ..frames import encode, grid_columns, grid_tile, png_bytes
@@ -698,15 +698,18 @@ class Explorer(anywidget.AnyWidget):
 
     # ------------------------------------------------------------ mask preview
     def mask_preview(self, k: Any = None, shift: Any = None, threshold: Any = THRESHOLD,
-                     samples: Any = None) -> dict[str, Any]:
+                     samples: Any = None, rule: str = "ratio") -> dict[str, Any]:
         """Does direction k (default: the selected one) remove the background? The discovery paper's saliency
         test (``directions.background``): the shown samples are shifted both ways by ``shift`` (default: 2, 3, 4
         and 5 standard deviations of the latents along k), the signed shift that changes the background most
-        relative to the object is kept, and the shifted images' brightness above ``threshold`` is each sample's
-        foreground mask; masks of implausible size (outside 2-50% of the image) are marked as discarded.
-        ``samples`` (default: those shown, at most 16) are the first of the shown latents.
+        relative to the object is kept (judged with the shifted brightness above ``threshold`` as the mask), and
+        each sample's foreground mask is, with ``rule="ratio"`` (default), the pixels that keep more of their
+        brightness than the image's Otsu cut (the rule whose masks trained the best saliency net, notebook 05), or
+        with ``rule="brightness"`` the shifted image's brightness above ``threshold`` (the paper's rule); masks of
+        implausible size (outside 2-50% of the image) are marked as discarded. ``samples`` (default: those shown,
+        at most 16) are the first of the shown latents.
 
-        Returns ``k``, ``shift`` (signed), ``threshold``, ``stats`` (plausible, bg_change, fg_change, bg_left,
+        Returns ``k``, ``shift`` (signed), ``threshold``, ``rule``, ``stats`` (plausible, bg_change, fg_change, bg_left,
         score), ``traversal`` (N, 5, H, W, C) uint8 from each sample to its shifted image, ``masks`` (N, H, W)
         bool, ``keep`` (N,) bool and ``image``, the sheet shown under the direction's row in the Label tab (per
         sample: the traversal, the mask, the sample with its background dimmed)."""
@@ -715,18 +718,22 @@ class Explorer(anywidget.AnyWidget):
         cut = values.number(threshold, "mask threshold", 0.0, 1.0, above=True)
         if cut >= 1:
             raise Refused(f"mask threshold must be a brightness above 0 and below 1, got {cut:g}")
+        if rule not in RULES:
+            raise Refused(f"mask rule must be one of {', '.join(RULES)}, got {rule!r}")
         n = min(len(self.z), MAX_MASK_SAMPLES) if samples is None else values.whole(samples, "mask samples", 1,
                                                                                      MAX_MASK_SAMPLES)
         with self._lock:
             z = self.z[:n] if len(self.z) >= n else self.generator.sample_latents(n, self.seed)
             out, stats = best_shift(self.generator, self.bank, idx, z, size, cut)
+            if rule == "ratio":
+                out = masks_from_renders(out.images, out.shifted, "otsu", AREA, "ratio")
             steps = np.linspace(0.0, stats["shift"], MASK_STEPS).round(6).tolist()
             frames = render_traversals(self.generator, self.bank, z, [idx], steps)[0]  # (N, S, H, W, C)
         masks = out.masks.bool().cpu().numpy()
         keep = out.keep.cpu().numpy()
         sheet = mask_sheet(frames, masks, keep)
         h, w = frames.shape[2:4]
-        self.send({"type": "masks", "k": idx, "shift": stats["shift"], "threshold": cut, "stats": stats,
+        self.send({"type": "masks", "k": idx, "shift": stats["shift"], "threshold": cut, "rule": rule, "stats": stats,
                    "columns": [f"{s:+.3g}" for s in steps] + ["mask", "object"], "kept": keep.tolist()},
                   buffers=[png_bytes(fit_cells(sheet, 56, h, w))])
         verdict = "looks like background removal" if stats["score"] >= 0.1 and stats["plausible"] >= 0.5 else (
@@ -734,7 +741,7 @@ class Explorer(anywidget.AnyWidget):
         self._say(f"masks of direction {idx} at shift {stats['shift']:+.3g}: {verdict} (background change "
                   f"{stats['bg_change']:.2f} vs object {stats['fg_change']:.2f}; {int(keep.sum())}/{n} masks of "
                   "plausible size)", "ok")
-        return {"k": idx, "shift": stats["shift"], "threshold": cut, "stats": stats, "traversal": frames,
+        return {"k": idx, "shift": stats["shift"], "threshold": cut, "rule": rule, "stats": stats, "traversal": frames,
                 "masks": masks, "keep": keep, "image": sheet}
 
     # ------------------------------------------------------------ methods: proposals
