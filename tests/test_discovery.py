@@ -211,3 +211,56 @@ def test_a_seed_also_fixes_the_references_proj_init_and_more_directions_than_dim
 def test_a_deformator_needs_at_least_one_direction(k):
     with pytest.raises(ValueError, match=f"k must be at least 1, got {k}"):
         Deformator(16, k, "linear")
+
+
+class _Pixels(nn.Module):
+    """A linear "generator": the 16 latent coordinates are the pixels of a 4x4 image, scaled by 0.1."""
+
+    latent_dim = 16
+
+    def forward(self, z):
+        return 0.1 * z.view(-1, 1, 4, 4)
+
+
+class _OracleR(nn.Module):
+    """Reads the direction and the shift off a pair of _Pixels images exactly: (shifted - base) / 0.1 = eps d_k."""
+
+    def __init__(self, directions):
+        super().__init__()
+        self.register_buffer("d", directions)
+
+    def forward(self, pair):
+        proj = ((pair[:, 1] - pair[:, 0]).flatten(1) / 0.1) @ self.d.T  # (N, K) = eps e_k
+        k = proj.abs().argmax(1)
+        return proj.abs(), proj.gather(1, k[:, None])[:, 0]
+
+
+class _SaysZero(nn.Module):
+    """Always answers direction 0, shift 0."""
+
+    def __init__(self, k):
+        super().__init__()
+        self.k = k
+
+    def forward(self, pair):
+        logits = torch.zeros(len(pair), self.k)
+        logits[:, 0] = 1.0
+        return logits, torch.zeros(len(pair))
+
+
+def test_rca_against_reconstructors_whose_answers_are_known(capsys):
+    """An oracle scores 1 with no shift error; one that always answers direction 0 scores exactly 1/K (directions
+    are balanced) and its shift error is E|eps| of the reference's shift distribution (6 U[-1, 1], |eps| >= 0.5:
+    (0.5 * 0.5 + (36 - 0.25) / 2) / 6 = 3.021), which a bank without training settings defaults to."""
+    g = Generator(_Pixels(), device="cpu", name="pixels")
+    bank = DirectionBank(torch.linalg.qr(torch.randn(16, 5, generator=torch.Generator().manual_seed(0)))[0].T)
+    oracle = rca(g, bank, _OracleR(bank.directions), n=100, batch_size=16, progress=False)  # 7 batches
+    assert oracle["accuracy"] == 1.0 and oracle["per_direction"] == [1.0] * 5 and oracle["shift_error"] < 1e-4
+    zero = rca(g, bank, _SaysZero(5), n=4000, batch_size=256, progress=True)
+    assert zero["accuracy"] == pytest.approx(0.2, abs=1e-6) and zero["chance"] == 0.2
+    assert zero["per_direction"] == [1.0, 0.0, 0.0, 0.0, 0.0]
+    assert zero["shift_error"] == pytest.approx((0.25 + 35.75 / 2) / 6, abs=0.08) and zero["n"] == 4000
+    err = capsys.readouterr().err
+    assert "RCA on 4000 pairs" in err and "4000/4000" in err  # the bar follows the batches to the end
+    narrow = rca(g, bank, _SaysZero(5), n=4000, shift_scale=2.0, min_shift=1.0, progress=False)
+    assert narrow["shift_error"] == pytest.approx(1.25, abs=0.05)  # half the draws at |eps| = 1, half U[1, 2]
