@@ -248,7 +248,7 @@ class _SaysZero(nn.Module):
         return logits, torch.zeros(len(pair))
 
 
-def test_rca_against_reconstructors_whose_answers_are_known(capsys):
+def test_rca_against_reconstructors_whose_answers_are_known(monkeypatch):
     """An oracle scores 1 with no shift error; one that always answers direction 0 scores exactly 1/K (directions
     are balanced) and its shift error is E|eps| of the reference's shift distribution (6 U[-1, 1], |eps| >= 0.5:
     (0.5 * 0.5 + (36 - 0.25) / 2) / 6 = 3.021), which a bank without training settings defaults to."""
@@ -256,11 +256,27 @@ def test_rca_against_reconstructors_whose_answers_are_known(capsys):
     bank = DirectionBank(torch.linalg.qr(torch.randn(16, 5, generator=torch.Generator().manual_seed(0)))[0].T)
     oracle = rca(g, bank, _OracleR(bank.directions), n=100, batch_size=16, progress=False)  # 7 batches
     assert oracle["accuracy"] == 1.0 and oracle["per_direction"] == [1.0] * 5 and oracle["shift_error"] < 1e-4
+    import tqdm.auto
+
+    bars = []
+
+    class Bar:  # records what rca's progress bar is told
+        def __init__(self, total, desc, leave):
+            self.row = [desc, total, 0, False]
+            bars.append(self.row)
+
+        def update(self, m):
+            self.row[2] += m
+
+        def close(self):
+            self.row[3] = True
+            bars[bars.index(self.row)] = tuple(self.row)
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", Bar)
     zero = rca(g, bank, _SaysZero(5), n=4000, batch_size=256, progress=True)
     assert zero["accuracy"] == pytest.approx(0.2, abs=1e-6) and zero["chance"] == 0.2
     assert zero["per_direction"] == [1.0, 0.0, 0.0, 0.0, 0.0]
     assert zero["shift_error"] == pytest.approx((0.25 + 35.75 / 2) / 6, abs=0.08) and zero["n"] == 4000
-    err = capsys.readouterr().err
-    assert "RCA on 4000 pairs" in err and "4000/4000" in err  # the bar follows the batches to the end
+    assert bars == [("RCA on 4000 pairs", 4000, 4000, True)]  # the bar follows the batches to the end
     narrow = rca(g, bank, _SaysZero(5), n=4000, shift_scale=2.0, min_shift=1.0, progress=False)
     assert narrow["shift_error"] == pytest.approx(1.25, abs=0.05)  # half the draws at |eps| = 1, half U[1, 2]
