@@ -280,3 +280,27 @@ def test_rca_against_reconstructors_whose_answers_are_known(monkeypatch):
     assert bars == [("RCA on 4000 pairs", 4000, 4000, True)]  # the bar follows the batches to the end
     narrow = rca(g, bank, _SaysZero(5), n=4000, shift_scale=2.0, min_shift=1.0, progress=False)
     assert narrow["shift_error"] == pytest.approx(1.25, abs=0.05)  # half the draws at |eps| = 1, half U[1, 2]
+
+
+def test_rca_out_of_memory_retries_the_same_pairs_in_smaller_chunks():
+    class SmallMemory(_Pixels):
+        def forward(self, z):
+            if len(z) > 6:  # rca renders base and shifted images together: at most 3 pairs a call
+                raise RuntimeError("DefaultCPUAllocator: not enough memory: you tried to allocate 4096 bytes.")
+            return super().forward(z)
+
+    bank = DirectionBank(torch.eye(16)[:4])
+    plain = rca(Generator(_Pixels(), device="cpu"), bank, _OracleR(bank.directions), n=40, batch_size=16)
+    small = rca(Generator(SmallMemory(), device="cpu"), bank, _OracleR(bank.directions), n=40, batch_size=16)
+    assert small == plain and plain["accuracy"] == 1.0
+
+    calls = []
+
+    class Broken(_OracleR):
+        def forward(self, pair):
+            calls.append(len(pair))
+            raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")
+
+    with pytest.raises(RuntimeError, match="shapes cannot"):
+        rca(Generator(_Pixels(), device="cpu"), bank, Broken(bank.directions), n=8)
+    assert calls == [8]  # any other error is raised at once, not retried in smaller chunks
