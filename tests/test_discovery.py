@@ -304,3 +304,19 @@ def test_rca_out_of_memory_retries_the_same_pairs_in_smaller_chunks():
     with pytest.raises(RuntimeError, match="shapes cannot"):
         rca(Generator(_Pixels(), device="cpu"), bank, Broken(bank.directions), n=8)
     assert calls == [8]  # any other error is raised at once, not retried in smaller chunks
+
+
+@pytest.mark.parametrize("k", [8, 4])
+def test_ortho_moves_by_the_matrix_exponential_of_a_skew_matrix_like_the_reference(k):
+    """The reference's A = expm(L - L^T) (square only); ours is that map on top of the seeded start (torch's
+    trivialisation), for K < d on the d x d skew matrix whose first K columns are tril(P):
+    weight = start @ expm(S - S^T)[:, :K] for the trained parameter P (d x K)."""
+    d = Deformator(8, k, "ortho", seed=0)
+    orth = d.linear.parametrizations.weight
+    p = torch.randn(8, k, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        orth.original.copy_(p)
+    s = torch.zeros(8, 8)
+    s[:, :k] = p.tril()
+    expected = orth[0].base @ torch.linalg.matrix_exp(s - s.T)[:, :k]
+    assert torch.allclose(d.linear.weight, expected, atol=1e-5)
