@@ -276,6 +276,7 @@ def test_changed_fraction_and_default_shifts_against_direct_renders(procedural_r
     g.module.register_forward_hook(lambda m, i, out: sizes.append(len(out)))
     describe(g, DirectionBank(d[None], shift_range=2.0), n=8, as_frame=False)
     assert sum(sizes) == 8 * 9
+    assert any(0 < row["confidence"] < 1 for row in procedural_rows)  # a share, not rounded to a whole number
     for row in procedural_rows:
         assert row["confidence"] == round(row["confidence"], 3) and isinstance(row["centroid_x_effect"], float)
         for probe in PROBES:
