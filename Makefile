@@ -55,7 +55,7 @@ test: venv chromium
 # the discovery package (trainer, reconstructors, deformators, sampling, rca, comparison) and
 # generators/generator.py ([tool.mutmut] in pyproject.toml) and runs the fast tests that guard each function. It
 # runs in a scratch copy of the work tree (mutmut writes a mutants/ folder), one process at nice 19; about
-# 25 min for the core and 60 min for discovery on a loaded 2-core machine (measured). It prints killed / checked
+# 25 min for the core and 45 min for discovery on a loaded 2-core machine (measured). It prints killed / checked
 # per module; `cd $(MUTATION_DIR) && mutmut browse` shows survivors.
 MUTATION_DIR ?= /tmp/ganexplorer-mutation
 MUTATION_JOBS ?= 1
