@@ -659,7 +659,7 @@ function render({ model, el }) {
     const good = s.score >= 0.1 && s.plausible >= 0.5;
     box.replaceChildren(
       h("div", { class: `gx-mask-verdict ${good ? "gx-run-done" : "gx-keys"}` },
-        `shift ${p.msg.shift > 0 ? "+" : ""}${fmt(p.msg.shift, 2)} · background change ${fmt(s.bg_change, 2)} vs object ${fmt(s.fg_change, 2)} · ${kept}/${p.msg.kept.length} masks plausible`,
+        `shift ${p.msg.shift > 0 ? "+" : ""}${fmt(p.msg.shift, 2)} · background change ${fmt(s.bg_change, 2)} vs object ${fmt(s.fg_change, 2)} · ${kept}/${p.msg.kept.length} masks plausible · ${p.msg.rule === "brightness" ? `mask: brightness > ${fmt(p.msg.threshold, 2)}` : "mask: share of brightness kept"}`,
         good ? " · looks like background removal" : ""),
       h("img", { src: p.url, alt: `mask preview of direction ${p.msg.k}` }),
       h("div", { class: "gx-shift-labels gx-mask-labels", style: `grid-template-columns: repeat(${p.msg.columns.length}, 1fr)` },
