@@ -84,6 +84,8 @@ def test_mask_rules_ratio_by_default_and_the_papers_brightness_rule_on_request(e
     paper = ex.mask_preview(BG_VALUE, threshold=0.3, rule="brightness")
     assert ratio["rule"] == "ratio" and paper["rule"] == "brightness" and ex.sent[-1][0]["rule"] == "brightness"
     assert paper["shift"] == ratio["shift"]  # the shift is chosen the same way; only the shown masks differ
+    for out in (ratio, paper):  # the verdict's numbers describe the masks shown
+        assert out["stats"]["plausible"] == pytest.approx(out["keep"].mean(), abs=1e-3)
     shifted = paper["traversal"][:, -1].max(-1) / 255.0  # the shifted images' brightness, as shown
     assert np.array_equal(paper["masks"], shifted > 0.3)
     for out, least in ((ratio, 0.85), (paper, 0.9)):  # this renderer leaves the object alone, so both rules

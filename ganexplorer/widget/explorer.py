@@ -29,7 +29,7 @@ import traitlets
 
 from ..animation import save_gif, save_mp4, traversal_video
 from ..directions import DirectionBank, pca, sefa
-from ..directions.background import AREA, RULES, THRESHOLD, best_shift, masks_from_renders
+from ..directions.background import AREA, RULES, THRESHOLD, best_shift, mask_stats, masks_from_renders
 from ..directions.describe import suggest_labels
 from ..directions.discovery import DEFORMATORS, DiscoveryTrainer
 from ..frames import encode, grid_columns, grid_tile, png_bytes
@@ -709,10 +709,10 @@ class Explorer(anywidget.AnyWidget):
         implausible size (outside 2-50% of the image) are marked as discarded. ``samples`` (default: those shown,
         at most 16) are the first of the shown latents.
 
-        Returns ``k``, ``shift`` (signed), ``threshold``, ``rule``, ``stats`` (plausible, bg_change, fg_change, bg_left,
-        score), ``traversal`` (N, 5, H, W, C) uint8 from each sample to its shifted image, ``masks`` (N, H, W)
-        bool, ``keep`` (N,) bool and ``image``, the sheet shown under the direction's row in the Label tab (per
-        sample: the traversal, the mask, the sample with its background dimmed)."""
+        Returns ``k``, ``shift`` (signed), ``threshold``, ``rule``, ``stats`` of the masks shown (plausible,
+        bg_change, fg_change, bg_left, score), ``traversal`` (N, 5, H, W, C) uint8 from each sample to its shifted
+        image, ``masks`` (N, H, W) bool, ``keep`` (N,) bool and ``image``, the sheet shown under the direction's
+        row in the Label tab (per sample: the traversal, the mask, the sample with its background dimmed)."""
         idx = self.selected if k is None else self.bank._index(int(k))
         size = None if shift is None else values.number(shift, "mask shift", 0.0, values.MAX_RANGE, above=True)
         cut = values.number(threshold, "mask threshold", 0.0, 1.0, above=True)
@@ -725,8 +725,9 @@ class Explorer(anywidget.AnyWidget):
         with self._lock:
             z = self.z[:n] if len(self.z) >= n else self.generator.sample_latents(n, self.seed)
             out, stats = best_shift(self.generator, self.bank, idx, z, size, cut)
-            if rule == "ratio":
+            if rule == "ratio":  # the shift stays the one chosen above; the stats describe the masks shown
                 out = masks_from_renders(out.images, out.shifted, "otsu", AREA, "ratio")
+                stats = {"shift": stats["shift"], **mask_stats(out)}
             steps = np.linspace(0.0, stats["shift"], MASK_STEPS).round(6).tolist()
             frames = render_traversals(self.generator, self.bank, z, [idx], steps)[0]  # (N, S, H, W, C)
         masks = out.masks.bool().cpu().numpy()

@@ -204,13 +204,13 @@ class DiscoveryTrainer:
         """Re-estimate R's batch-norm statistics for its current weights on ``pairs`` fresh training pairs
         (torch's ``update_bn``). Why: in eval mode R uses running averages (momentum 0.1) that lag a
         reconstructor which moves fast (lr 1e-3); RCA measured with them jumps by up to 0.3 between checks."""
-        with torch.no_grad():
-            def batches():  # micro-batches: the size known to fit in memory
-                for _ in range(-(-pairs // self.micro_batch)):
-                    z, index, eps = self.sample_batch(self.micro_batch)
-                    base, shifted = self._g(z), self._g(_per_pair(z, len(index)) + self.deformator(index, eps))
-                    yield torch.cat([_per_pair(base, len(index)), shifted], dim=1)
+        def batches():  # micro-batches: the size known to fit in memory
+            for _ in range(-(-pairs // self.micro_batch)):
+                z, index, eps = self.sample_batch(self.micro_batch)
+                base, shifted = self._g(z), self._g(_per_pair(z, len(index)) + self.deformator(index, eps))
+                yield torch.cat([_per_pair(base, len(index)), shifted], dim=1)
 
+        with torch.no_grad():  # the generator runs as update_bn draws the batches, so inside this block
             update_bn(batches(), self.reconstructor)
 
     def batch_loss(self, z: torch.Tensor, index: torch.Tensor, eps: torch.Tensor
