@@ -214,6 +214,9 @@ def cmd_discover(args) -> None:
         _discover_rank(args)  # started by torchrun (this machine is one of several, or torchrun on one)
         return
     if args.nproc_per_node > 1:
+        from .directions.discovery.distributed import check_gpu_count
+
+        check_gpu_count(args.nproc_per_node, args.device)
         _discover_launch(args)
         return
     from .directions import discover

@@ -37,6 +37,14 @@ FAMILY_HALF: dict[str, tuple[str, ...]] = {
     "DCGANGenerator": (),  # 32-64 px nets: a GPU is launch-bound on them, half precision buys nothing
     "SNGANGenerator": (),
 }
+# Half precision against float32 on a GPU, renders per second at batch 1 (NVIDIA H200, torch 2.11, CUDA 13,
+# benchmarks/families.py --device cuda, 2026-12-04). A half type is the default only where it is safe (FAMILY_HALF)
+# AND was measured to pay by HALF_PAYS or more; nowhere so far: launch-bound renders gain nothing from narrower
+# numbers, and bfloat16 moved shapes-stylegan2 frames up to 7/255 from the CPU's, float32 within 1/255. cuDNN's
+# convolutions use TF32 (torch's default), which kept those frames within 1/255.
+CUDA_HALF_SPEEDUP: dict[str, float] = {"StyleGAN2Generator": 1.03, "StyleGANGenerator": 0.85,
+                                       "ProGANGenerator": 0.75}
+HALF_PAYS = 1.10
 # channels-last weights: on where it was measured to pay on CPU (benchmarks/families.py --layouts --clock cpu; fp32,
 # AMD EPYC, one thread, CPU time per image: DCGAN 32 px 1.13-1.5x, ProGAN 1.16x, StyleGAN v1 1.10x; BigGAN 1.00x
 # and StyleGAN2 0.95x stay NCHW, StyleGAN2 already runs its activations channels-last inside forward). Not measured
@@ -57,17 +65,26 @@ class RenderPolicy:
 def render_policy(module: torch.nn.Module, device: torch.device, bf16_supported: bool | None = None) -> RenderPolicy:
     """The best dtype / memory format for ``module``'s family on ``device``: float32 on CPU (renders identical on
     every CPU; bfloat16 autocast is faster only on CPUs with AVX512-BF16 / AMX, and only for some families, so it
-    stays an opt-in); on CUDA bfloat16 where the GPU has it (Ampere and later), else float16 where the
-    family is safe in it, else float32. Unknown modules render in float32 unless they declare
-    ``render_half = ("bfloat16", ...)``. ``bf16_supported`` overrides the GPU query (tests)."""
+    stays an opt-in). On CUDA a built-in family renders in half precision only where it is safe and was measured
+    to pay (``CUDA_HALF_SPEEDUP`` >= ``HALF_PAYS``), else float32; then bfloat16 where the GPU has it (Ampere and
+    later), else float16 where the family is safe in it. A user's module renders in float32 unless it declares
+    ``render_half = ("bfloat16", ...)`` (its author's choice). ``bf16_supported`` overrides the GPU query."""
     family = type(module).__name__
-    allowed = getattr(module, "render_half", FAMILY_HALF.get(family, ()))
+    declared = getattr(module, "render_half", None)
+    allowed = declared if declared is not None else FAMILY_HALF.get(family, ())
     if device.type != "cuda":
         return RenderPolicy(torch.float32, family in CPU_CHANNELS_LAST,
                             f"{device.type}: float32 (exact, the same on every CPU; dtype='bfloat16' opts in)")
+    channels_last = family in CUDA_CHANNELS_LAST
+    speedup = CUDA_HALF_SPEEDUP.get(family)
+    if declared is None and allowed and (speedup is None or speedup < HALF_PAYS):
+        measured = (f"half precision measured x{speedup:.2f} against float32 at batch 1 on a GPU, under the "
+                    f"x{HALF_PAYS:.2f} that would pay" if speedup is not None
+                    else "half precision not measured to pay on a GPU")
+        return RenderPolicy(torch.float32, channels_last,
+                            f"cuda: float32 ({family}: {measured}; dtype='bfloat16' opts in)")
     if bf16_supported is None:
         bf16_supported = torch.cuda.is_bf16_supported()
-    channels_last = family in CUDA_CHANNELS_LAST
     if "bfloat16" in allowed and bf16_supported:
         return RenderPolicy(torch.bfloat16, channels_last, f"cuda: bfloat16 ({family} allows it, the GPU has it)")
     clamped = getattr(module, "conv_clamp", None) is not None or any(

@@ -14,7 +14,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .bank import DirectionBank
-from .sefa import first_affine_weight, shift_ranges
+from .sefa import canonical_sign, first_affine_weight, shift_ranges
 
 
 class _Captured(Exception):
@@ -42,7 +42,8 @@ def _feature_layer(module: nn.Module, latent_dim: int, layer: str | None) -> nn.
 def pca(generator, k: int = 20, n_samples: int = 20000, layer: str | None = None, seed: int = 0,
         batch_size: int = 1000, progress: bool = True) -> DirectionBank:
     """Top-``k`` principal directions of the activations of ``layer`` (default: the generator's ``pca_layer``
-    or its first affine layer), mapped to the latent. Scores are explained-variance ratios.
+    or its first affine layer), mapped to the latent. Scores are explained-variance ratios; each direction's sign
+    follows ``sefa.canonical_sign`` (its largest component positive).
     20,000 samples take about a second on a laptop CPU for the zoo (GANSpace uses 1e6 on GPU).
     ``progress``: a progress bar (terminal or notebook) over the samples, shown once a call takes over 0.5 s."""
     d = generator.latent_dim
@@ -59,7 +60,7 @@ def pca(generator, k: int = 20, n_samples: int = 20000, layer: str | None = None
     coords = centered @ v[:, :k]
     u = torch.linalg.lstsq(coords, z).solution  # (k, d): the latent direction of each component
     explained = (s[:k] ** 2 / centered.pow(2).sum()).tolist()
-    directions = nn.functional.normalize(u, dim=1)
+    directions = canonical_sign(nn.functional.normalize(u, dim=1))  # a component's sign is arbitrary
     return DirectionBank(directions, scores=explained, num_layers=generator.num_layers,
                          shift_range=shift_ranges(generator, directions, z),
                          source="pca", labels=[f"pc {i}" for i in range(k)], generator=generator.name,

@@ -3,6 +3,10 @@
 The first step of a generator is y = W z + b; the unit directions n that change y most maximise ||W n||, i.e. the
 top eigenvectors of W^T W. As in the reference, each row of W (one output unit) is normalised to unit length
 first. Unlike the reference (numpy ``eig``, unordered), we use the symmetric solver on the device and sort.
+
+An eigenvector's sign is arbitrary: solvers on different devices and libraries return n or -n for the same W.
+``canonical_sign`` fixes it (the largest component is positive), so the same weights give the same bank, and
+"+3 on direction 0" shows the same change, on a laptop and on a GPU.
 """
 
 from __future__ import annotations
@@ -38,13 +42,21 @@ def shift_ranges(generator, directions: torch.Tensor, latents: torch.Tensor | No
         return (3 * (latents @ directions.to(latents.device).T).std(0)).clamp_min(1e-3).tolist()
 
 
+def canonical_sign(rows: torch.Tensor) -> torch.Tensor:
+    """``rows`` (n, d) each flipped so that its component of largest magnitude is positive (the first such
+    component on an exact tie): the sign convention of scikit-learn's ``svd_flip``, independent of the solver."""
+    largest = rows.gather(1, rows.abs().argmax(dim=1, keepdim=True))
+    return rows * torch.where(largest < 0, -1.0, 1.0).to(rows.dtype)
+
+
 def factorize(weight: torch.Tensor, k: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Top-k (directions (k, d), eigenvalues (k,)) of W^T W for W (out_units, d) with unit-norm rows."""
+    """Top-k (directions (k, d), eigenvalues (k,)) of W^T W for W (out_units, d) with unit-norm rows; each
+    direction's sign by ``canonical_sign``."""
     w = weight.float()
     w = w / w.norm(dim=1, keepdim=True).clamp_min(1e-12)
     values, vectors = torch.linalg.eigh(w.T @ w)  # ascending
     order = torch.argsort(values, descending=True)[: k or w.shape[1]]
-    return vectors[:, order].T.contiguous(), values[order]
+    return canonical_sign(vectors[:, order].T).contiguous(), values[order]
 
 
 def sefa(generator, layers: str = "all", k: int | None = None, weight: torch.Tensor | None = None) -> DirectionBank:

@@ -149,6 +149,17 @@ class _Trained(nn.Module):
         return self.reconstructor(pairs)
 
 
+def broadcast_in_place(tensor: torch.Tensor, src: int = 0) -> None:
+    """``dist.broadcast`` for any tensor: NCCL and gloo take only contiguous tensors, and a channels-last or
+    transposed one (R's weights on a GPU, the ortho map's base) is sent as a contiguous copy and copied back."""
+    if tensor.is_contiguous():
+        dist.broadcast(tensor, src=src)
+        return
+    flat = tensor.contiguous()
+    dist.broadcast(flat, src=src)
+    tensor.copy_(flat)
+
+
 def _stream_seed(seed: int, rank: int, step: int) -> int:
     """A 63-bit seed per (run seed, rank, step at run start): rank-distinct, and a resumed run does not replay
     the pairs the first run drew (numpy's SeedSequence mixes the three)."""
@@ -177,7 +188,10 @@ class DistributedDiscoveryTrainer(DiscoveryTrainer):
     from its own stream; only rank 0 writes checkpoints; ``callback`` runs on every rank with the all-reduced
     metrics; ``cancel`` is read on rank 0 and obeyed by all. ``sync_batch_norm=False`` keeps each rank's batch
     norm on its own pairs (plain DDP: one all-reduce per batch-norm layer fewer each way, per step; the step then
-    differs from the single-process one on the same pairs)."""
+    differs from the single-process one on the same pairs). Steps run eagerly (no CUDA graph: DDP's all-reduce
+    is not captured)."""
+
+    _supports_graphs = False
 
     def __init__(self, generator, *args: Any, sync_batch_norm: bool = True, **kwargs: Any):
         if not (dist.is_available() and dist.is_initialized()):
@@ -204,7 +218,7 @@ class DistributedDiscoveryTrainer(DiscoveryTrainer):
         trained = _Trained(self.deformator, self.reconstructor)
         with torch.no_grad():  # DDP broadcasts parameters at construction; buffers (A's fixed matrix, BN stats) too
             for buffer in trained.buffers():
-                dist.broadcast(buffer, src=0)
+                broadcast_in_place(buffer)
         cuda = self.device.type == "cuda"
         self._ddp = nn.parallel.DistributedDataParallel(
             trained, device_ids=[self.device.index] if cuda and self.device.index is not None else None,
@@ -520,6 +534,7 @@ def _job(model: Any, nproc: int, steps: int, out: str | Path | None, device: str
                         "loads its own copy), not a loaded Generator")
     if not isinstance(nproc, int) or isinstance(nproc, bool) or nproc < 1:
         raise ValueError(f"nproc must be a positive integer (processes on this machine), got {nproc!r}")
+    check_gpu_count(nproc, device)
     if not isinstance(steps, int) or isinstance(steps, bool) or steps <= 0:
         raise ValueError(f"steps must be a positive integer, got {steps!r}")
     unknown = set(trainer) - set(inspect.signature(DiscoveryTrainer.__init__).parameters) - {"self"}
@@ -531,6 +546,19 @@ def _job(model: Any, nproc: int, steps: int, out: str | Path | None, device: str
                         options=dict(options or {}), checkpoint=None if checkpoint is None else str(checkpoint),
                         log_every=log_every, checkpoint_every=checkpoint_every, progress=progress,
                         score_samples=score_samples)
+
+
+def check_gpu_count(nproc: int, device: str) -> None:
+    """Refuse more local processes than GPUs when they would run on CUDA: NCCL cannot put two ranks on one GPU
+    (it stops with "Duplicate GPU detected")."""
+    if device not in ("auto", "cuda") or not torch.cuda.is_available():
+        return
+    gpus = torch.cuda.device_count()
+    if nproc > gpus:
+        raise ValueError(f"{nproc} processes asked for, but this machine has {gpus} GPU{'s' * (gpus != 1)} and "
+                         f"NCCL runs one process per GPU: use nproc <= {gpus} (--nproc-per-node {gpus}), or "
+                         "device='cpu' (gloo) for more processes on the CPU; on one GPU, a single process with "
+                         "its CUDA graph is the fastest run")
 
 
 def launch_discovery(model: Any, nproc: int = 2, steps: int = 2000, out: str | Path | None = None,

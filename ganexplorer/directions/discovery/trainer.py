@@ -5,7 +5,8 @@ Why it is fast (vs the reference, measured in ``benchmarks/discovery.py``): G is
 the base half G(z) is rendered without autograd (only the shifted half needs gradients through G to reach A);
 shifts are a gather, not a Python loop; metrics accumulate on the device and are read once every ``log_every``
 steps; fixed-A baselines render both halves in one batched call without autograd; four shifts reuse each base
-image (``shifts_per_latent``); on CPU a small G runs as a private copy with its batch norms folded. Optional:
+image (``shifts_per_latent``); on CPU a small G runs as a private copy with its batch norms folded; on CUDA the
+whole step is captured in one CUDA graph and replayed (``graphs.py``: the step is launch-bound there). Optional:
 ``compile``.
 """
 
@@ -28,6 +29,7 @@ from torch.optim.swa_utils import update_bn
 from ...files import atomic_write
 from ..bank import DirectionBank
 from .deformators import DEFORMATORS, Deformator
+from .graphs import StepGraph
 from .rca import rca
 from .reconstructors import RECONSTRUCTORS, make_reconstructor
 from .sampling import is_out_of_memory, progress_default, sample_shifts
@@ -114,14 +116,21 @@ class DiscoveryTrainer:
     On CPU a small G (up to 20M parameters) is trained through a private ``training_copy`` (batch norms folded
     into the convolutions); ``channels_last`` (default on) makes that copy channels-last, and on a GPU stores R's
     activations channels-last. ``compile`` wraps G and R in ``torch.compile`` (pays only for long runs: measured
-    cold start in ``benchmarks/discovery.py``).
+    cold start in ``benchmarks/discovery.py``). ``cuda_graph`` (default: on for CUDA, unless ``compile``) captures
+    the whole step in one CUDA graph and replays it (``graphs.py``); a step that cannot be captured trains
+    eagerly, with one warning. ``amp`` (bfloat16 autocast) is off by default everywhere: on an H200 it only added
+    casts to a launch-bound step (fp32 116 vs bf16 85 steps/s, mnist G; ``docs/results.md``).
     """
+
+    #: one process only: a distributed step all-reduces through DDP, which this capture does not handle
+    _supports_graphs = True
 
     def __init__(self, generator, k: int | None = None, deformator: str = "ortho", batch_size: int = 32,
                  shift_scale: float = 6.0, min_shift: float = 0.5, shift_weight: float = 0.25, lr: float = 1e-4,
                  reconstructor: str = "auto", seed: int | None = None, micro_batch: int | None = None,
                  amp: bool | None = None, compile: bool = False, shifts_per_latent: int | None = None,
-                 channels_last: bool | None = None, deformator_lr: float | None = None):
+                 channels_last: bool | None = None, deformator_lr: float | None = None,
+                 cuda_graph: bool | None = None):
         d = generator.latent_dim
         k = d if k is None else k
         # every check before any work (no weights built, nothing rendered)
@@ -142,6 +151,11 @@ class DiscoveryTrainer:
             raise ValueError(f"unknown deformator {deformator!r}: choose one of {DEFORMATORS}")
         if reconstructor not in RECONSTRUCTORS:
             raise ValueError(f"unknown reconstructor {reconstructor!r}: choose one of {RECONSTRUCTORS}")
+        if cuda_graph and generator.device.type != "cuda":
+            raise ValueError(f"cuda_graph=True needs a CUDA generator, {generator.name} is on {generator.device}: "
+                             "leave cuda_graph unset (it is on by default on CUDA)")
+        if cuda_graph and compile:
+            raise ValueError("cuda_graph=True and compile=True exclude each other: choose one")
         self.generator, self.device = generator, generator.device
         self.k, self.batch_size = k, batch_size
         self.micro_batch = min(micro_batch or batch_size, batch_size)
@@ -171,11 +185,15 @@ class DiscoveryTrainer:
         groups = [{"params": list(self.reconstructor.parameters())}]
         if self.deformator.trainable:
             groups.append({"params": list(self.deformator.parameters()), "lr": deformator_lr or lr})
+        use_graph = (self.device.type == "cuda" and not compile and self._supports_graphs) if cuda_graph is None \
+            else bool(cuda_graph) and self._supports_graphs
+        # capturable: Adam keeps its step count on the device, so a graph can replay the update
+        capturable = {"capturable": True} if use_graph else {}
         try:  # one fused kernel for all parameters (CPU and CUDA, torch >= 2.4): 0.14 vs 0.50 ms per step on CPU
-            self.optimizer = torch.optim.Adam(groups, lr=lr, fused=True)
+            self.optimizer = torch.optim.Adam(groups, lr=lr, fused=True, **capturable)
         except (RuntimeError, TypeError):
-            self.optimizer = torch.optim.Adam(groups, lr=lr)
-        self.amp = (self.device.type == "cuda") if amp is None else amp
+            self.optimizer = torch.optim.Adam(groups, lr=lr, **capturable)
+        self.amp = False if amp is None else amp
         self._g = torch.compile(g_module) if compile else g_module
         self._r = torch.compile(self.reconstructor) if compile else self.reconstructor
         self.step = 0
@@ -183,6 +201,13 @@ class DiscoveryTrainer:
         self.train_seconds = 0.0
         self._checked_gradient_path = not self.deformator.trainable
         self._base_without_grad = True  # the speed lever; False renders both halves with autograd (benchmark)
+        # the step's (loss, ce, shift error, accuracy) sums between logs: one tensor for the run, so a graph
+        # captured once accumulates into the same memory at every replay
+        self._sums = torch.zeros(4, device=self.device)
+        self._graph: StepGraph | None = None
+        if use_graph:
+            self.deformator.capture_safe()
+            self._graph = StepGraph(lambda: self._train_step(self._sums), generator.name)
 
     # ------------------------------------------------------------------ step
     def sample_batch(self, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -221,7 +246,9 @@ class DiscoveryTrainer:
         to A; for a fixed A both halves go through G in one call without autograd."""
         n = len(index)
         z_pairs = _per_pair(z, n)
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+        # a captured step cannot use autocast's weight-cast cache (its tensors would outlive the capture)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp,
+                            cache_enabled=self._graph is None):
             if self.deformator.trainable and not self._base_without_grad:
                 images = self._g(torch.cat([z, z_pairs + self.deformator(index, eps)]))
                 base, shifted = images[:len(z)], images[len(z):]
@@ -266,6 +293,8 @@ class DiscoveryTrainer:
                 f"not enough {where} memory for discovery on {self.generator.name} even one pair at a time "
                 f"({exc}): close other work, use a smaller generator, or run on another device") from exc
         self.micro_batch = max(1, self.micro_batch // 2)
+        if self._graph is not None:
+            self._graph.reset()  # the step's shape changed: captured again after its warm-up
         warnings.warn(f"out of {where} memory: continuing with micro-batches of {self.micro_batch} "
                       f"(the batch of {self.batch_size} and its loss are unchanged)", stacklevel=3)
         if self.device.type == "cuda":
@@ -289,7 +318,7 @@ class DiscoveryTrainer:
             self.load_checkpoint(checkpoint)
         target = self.step + steps
         self.reconstructor.train()
-        sums = torch.zeros(4, device=self.device)
+        sums = self._sums.zero_()
         since_log, complete, start = 0, True, time.perf_counter()
         last_good = self.deformator.directions().detach().clone()
         bar = None
@@ -303,7 +332,10 @@ class DiscoveryTrainer:
                     complete = False
                     break
                 try:
-                    self._train_step(sums)
+                    if self._graph is not None:
+                        self._graph.step()
+                    else:
+                        self._train_step(sums)
                 except (RuntimeError, MemoryError) as exc:
                     if not is_out_of_memory(exc):
                         raise
@@ -382,6 +414,17 @@ class DiscoveryTrainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.step, self.history = state["step"], list(state["history"])
         self.train_seconds = state.get("train_seconds", 0.0)
+        if self._graph is not None:
+            self._graph.reset()  # the optimiser's state tensors were replaced: capture again
+
+    @property
+    def cuda_graph(self) -> str:
+        """How steps run: "replayed" (a captured CUDA graph), "warming up", "eager (capture failed)" or "off"."""
+        if self._graph is None:
+            return "off"
+        if self._graph.failed:
+            return "eager (capture failed)"
+        return "replayed" if self._graph.graph is not None else "warming up"
 
 
 def discover(generator, k: int | None = None, steps: int = 2000, deformator: str = "ortho", batch_size: int = 32,
@@ -392,7 +435,8 @@ def discover(generator, k: int | None = None, steps: int = 2000, deformator: str
     """Learn K interpretable directions of ``generator`` (Voynov & Babenko). The bank's ``info`` holds the
     settings, the training history, ``chance`` (1/K, next to the accuracies) and a ``note`` when the run is too
     short to have converged; ``info['complete']`` is False when cancelled. A progress bar shows by default.
-    ``options`` go to ``DiscoveryTrainer`` (micro_batch, amp, compile, shifts_per_latent, channels_last)."""
+    ``options`` go to ``DiscoveryTrainer`` (micro_batch, amp, compile, shifts_per_latent, channels_last,
+    cuda_graph)."""
     trainer = DiscoveryTrainer(generator, k, deformator, batch_size, shift_scale, min_shift, shift_weight, lr,
                                reconstructor, seed, **options)
     bank = trainer.run(steps, callback=callback, cancel=cancel, checkpoint=checkpoint, log_every=log_every,
