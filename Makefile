@@ -77,3 +77,14 @@ mutation: venv
 	   END {for (m in n) printf "%-40s killed %4d / %4d = %5.1f%%\n", m, k[m], n[m], 100 * k[m] / n[m]}' | sort
 
 .PHONY: mutation
+
+# The one-command GPU check (issue 26): on a CUDA machine, the CUDA tests, discovery against the reference (give a
+# checkout of anvoynov/GANLatentDiscovery as GANEXPLORER_REFERENCE=path for the real peer), graph-vs-eager curves,
+# notebook 03's table, large generators, rendering precision and distributed smoke runs, in about 8 minutes; the
+# report lands in gpu-report/ and `$(GPU_PY) benchmarks/gpu_check.py --docs gpu-report/report.json` writes it into
+# docs/results.md. GPU_PY: a Python whose torch has CUDA (.venv's is the CPU build on these machines).
+GPU_PY ?= python3
+gpu-check:
+	PYTHONPATH=$(CURDIR) $(GPU_PY) benchmarks/gpu_check.py --out gpu-report
+
+.PHONY: gpu-check

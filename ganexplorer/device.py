@@ -37,13 +37,14 @@ FAMILY_HALF: dict[str, tuple[str, ...]] = {
     "DCGANGenerator": (),  # 32-64 px nets: a GPU is launch-bound on them, half precision buys nothing
     "SNGANGenerator": (),
 }
-# Half precision against float32 on a GPU, renders per second at batch 1 (NVIDIA H200, torch 2.11, CUDA 13,
-# benchmarks/families.py --device cuda, 2026-12-04). A half type is the default only where it is safe (FAMILY_HALF)
-# AND was measured to pay by HALF_PAYS or more; nowhere so far: launch-bound renders gain nothing from narrower
-# numbers, and bfloat16 moved shapes-stylegan2 frames up to 7/255 from the CPU's, float32 within 1/255. cuDNN's
-# convolutions use TF32 (torch's default), which kept those frames within 1/255.
+# bfloat16 against float32 on a GPU, renders per second (NVIDIA H200, torch 2.11, CUDA 13, 2026-12-04, random
+# weights; docs/results.md's GPU section): the smaller of two runs (benchmarks/families.py --device cuda at batch 1,
+# and make gpu-check at batch 1 and 16). A half type is the default only where it is safe (FAMILY_HALF) AND was
+# measured to pay by HALF_PAYS or more in every run; nowhere so far: StyleGAN2 x1.03-1.10, StyleGAN v1 x0.85 and x1.45
+# at batch 1 but x0.93 at 16, ProGAN x0.75-0.95, BigGAN x0.70-0.73. bfloat16 also moved shapes-stylegan2 frames up
+# to 7/255 from the CPU's; float32 (cuDNN's convolutions in TF32, torch's default) kept the zoo's within 1/255.
 CUDA_HALF_SPEEDUP: dict[str, float] = {"StyleGAN2Generator": 1.03, "StyleGANGenerator": 0.85,
-                                       "ProGANGenerator": 0.75}
+                                       "ProGANGenerator": 0.75, "BigGANGenerator": 0.70}
 HALF_PAYS = 1.10
 # channels-last weights: on where it was measured to pay on CPU (benchmarks/families.py --layouts --clock cpu; fp32,
 # AMD EPYC, one thread, CPU time per image: DCGAN 32 px 1.13-1.5x, ProGAN 1.16x, StyleGAN v1 1.10x; BigGAN 1.00x

@@ -430,17 +430,31 @@ def test_comparisons_of_zoo_generators_in_worker_processes_match_one_in_process(
         torch.set_num_threads(1)
         here = rca_comparison(mnist, progress=False, **kwargs)
         torch.set_num_threads(3)
-        serial = rca_comparisons(["mnist"], processes=1, progress=False, **kwargs)
+        serial = rca_comparisons(["mnist"], processes=1, progress=False, device="cpu", **kwargs)
         assert torch.get_num_threads() == 3
     finally:
         torch.set_num_threads(threads)
-    workers = rca_comparisons(["mnist", "mnist"], processes=2, **kwargs)
+    workers = rca_comparisons(["mnist", "mnist"], processes=2, device="cpu", **kwargs)
     assert list(workers) == ["mnist"] and list(serial) == ["mnist"]
     for rows in (workers["mnist"], serial["mnist"]):
         assert [r["seed"] for r in rows] == [0] and rows[0]["accuracy"] == here[0]["accuracy"]
         assert rows[0]["shift_error"] == pytest.approx(here[0]["shift_error"], rel=1e-4)  # threads reorder sums
         assert not hasattr(rows[0]["bank"], "trainer")
         assert torch.allclose(rows[0]["bank"].directions, here[0]["bank"].directions, atol=1e-5)
+
+
+def test_comparison_split_by_row_gives_the_tables_rows_in_their_order():
+    """On a GPU every row (deformator x seed) is its own job; the rows, and their order, are the tables'."""
+    from ganexplorer.directions.discovery import rca_comparisons
+
+    kwargs = {"k": 4, "steps": 4, "deformators": ("unit-norm", "random"), "seeds": [0, 1], "n_eval": 32,
+              "device": "cpu", "processes": 2}
+    rows, table = (rca_comparisons(["mnist"], by_row=by_row, **kwargs)["mnist"] for by_row in (True, False))
+    assert [(r["deformator"], r["seed"]) for r in rows] == [("unit-norm", 0), ("random", 0), ("unit-norm", 1),
+                                                            ("random", 1)]
+    assert [(r["deformator"], r["seed"], r["accuracy"]) for r in rows] == \
+        [(r["deformator"], r["seed"], r["accuracy"]) for r in table]
+    assert [r["shift_error"] for r in rows] == pytest.approx([r["shift_error"] for r in table], rel=1e-5)
 
 
 @pytest.mark.parametrize("exc, oom", [

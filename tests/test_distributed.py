@@ -256,7 +256,7 @@ def test_cli_launches_on_n_processes_and_python_m_works(tmp_path, monkeypatch, c
     monkeypatch.setattr(gxd, "_launch", fake_launch)
     with pytest.raises(SystemExit, match="rank 1"):
         cli.main(["discover", "--model", "mnist", "--nproc-per-node", "2", "--batch-size", "4", "--steps", "7",
-                  "--out", str(tmp_path / "b.gxb")])
+                  "--out", str(tmp_path / "b.gxb"), "--device", "cpu"])  # gloo: any number (on 1 GPU, 2 are refused)
     job, nproc = jobs[0]
     assert nproc == 2 and job.steps == 7 and job.trainer["batch_size"] == 4 and job.model == "mnist"
     assert job.cancel is not None and not job.cancel.is_set() and job.stop_on_sigint

@@ -29,7 +29,6 @@ from ganexplorer.directions.discovery.deformators import Deformator, expm_fixed,
 from ganexplorer.directions.sefa import canonical_sign, factorize
 
 
-
 def cuda(test):
     """Marked ``cuda`` (``pytest -m cuda`` selects them) and skipped where torch sees no GPU."""
     return pytest.mark.cuda(pytest.mark.skipif(not torch.cuda.is_available(),
@@ -228,14 +227,14 @@ class _FakeGraph:
 
 def _graphed(generator, monkeypatch, capture=None, **options) -> DiscoveryTrainer:
     trainer = DiscoveryTrainer(generator, k=4, batch_size=8, seed=0, lr=1e-3, **options)
-    trainer._graph = graphs.StepGraph(lambda: trainer._train_step(trainer._sums), generator.name)
+    trainer._graph = graphs.StepGraph(generator.name)
     trainer.captured = []
 
-    def fake_capture(self):
-        trainer.captured.append(_FakeGraph(self.train_step))
+    def fake_capture(self, train_step):
+        trainer.captured.append(_FakeGraph(train_step))
         return trainer.captured[-1]
 
-    monkeypatch.setattr(graphs.StepGraph, "_side_stream_step", lambda self: self.train_step())
+    monkeypatch.setattr(graphs.StepGraph, "_side_stream_step", lambda self, train_step: train_step())
     monkeypatch.setattr(graphs.StepGraph, "_capture", capture or fake_capture)
     return trainer
 
@@ -261,7 +260,7 @@ def test_graph_warms_up_captures_once_and_replays_the_same_training(monkeypatch,
 
 
 def test_capture_failure_trains_eagerly_with_one_warning(monkeypatch, mnist):
-    def refuse(self):
+    def refuse(self, train_step):
         raise RuntimeError("CUDA error: operation not permitted when stream is capturing\nmore detail")
 
     graphed = _graphed(mnist, monkeypatch, capture=refuse)
@@ -279,11 +278,11 @@ def test_capture_failure_trains_eagerly_with_one_warning(monkeypatch, mnist):
 def test_out_of_memory_at_capture_halves_the_micro_batch_and_captures_again(monkeypatch, mnist):
     calls = []
 
-    def capture(self):
+    def capture(self, train_step):
         calls.append(trainer.micro_batch)
         if len(calls) == 1:
             raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return _FakeGraph(self.train_step)
+        return _FakeGraph(train_step)
 
     trainer = _graphed(mnist, monkeypatch, capture=capture)
     with pytest.warns(UserWarning, match="micro-batches of 4"):
@@ -342,9 +341,9 @@ def test_on_cuda_an_uncapturable_generator_trains_eagerly_with_one_warning():
 def test_on_cuda_sefa_gives_the_cpus_bank():
     from ganexplorer import load_generator
 
-    for name in ("mnist", "shapes"):
-        cpu, gpu = sefa(load_generator(name, device="cpu")), sefa(load_generator(name, device="cuda"))
-        torch.testing.assert_close(gpu.directions.cpu(), cpu.directions, rtol=0, atol=1e-4)
+    for name in ("mnist", "shapes"):  # the top 16 (a near-degenerate tail has no unique eigenvectors anywhere)
+        cpu, gpu = sefa(load_generator(name, device="cpu"), k=16), sefa(load_generator(name, device="cuda"), k=16)
+        torch.testing.assert_close(gpu.directions.cpu(), cpu.directions, rtol=0, atol=1e-5)
 
 
 @cuda

@@ -183,9 +183,9 @@ def test_layout_block_names_files_that_exist():
         if not line.startswith(" "):
             top = ROOT / line.split()[0]
             assert top.exists(), f"the README's layout names {line.split()[0]}, which does not exist"
-            names = re.findall(r"[\w-]+\.(?:py|js|css|md|png)", line)
+            names = re.findall(r"[\w-]+\.(?:py|json|js|css|md|png)\b", line)
         else:  # a folder as the first word, files anywhere
-            names = re.findall(r"^\s+([\w-]+/)", line) + re.findall(r"[\w-]+\.(?:py|js|css|md|png)", line)
+            names = re.findall(r"^\s+([\w-]+/)", line) + re.findall(r"[\w-]+\.(?:py|json|js|css|md|png)\b", line)
         for name in names:
             found = list(top.rglob(name.rstrip("/"))) if top.is_dir() else []
             assert found, f"the README's layout puts {name} under {top.name}/, where there is none"

@@ -51,12 +51,13 @@ def canonical_sign(rows: torch.Tensor) -> torch.Tensor:
 
 def factorize(weight: torch.Tensor, k: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Top-k (directions (k, d), eigenvalues (k,)) of W^T W for W (out_units, d) with unit-norm rows; each
-    direction's sign by ``canonical_sign``."""
-    w = weight.float()
+    direction's sign by ``canonical_sign``. In float64: a float32 solver's error (~1e-7 / eigen-gap) differs
+    between devices and libraries, float64's stays far below float32's rounding of the result."""
+    w = weight.double()
     w = w / w.norm(dim=1, keepdim=True).clamp_min(1e-12)
     values, vectors = torch.linalg.eigh(w.T @ w)  # ascending
     order = torch.argsort(values, descending=True)[: k or w.shape[1]]
-    return canonical_sign(vectors[:, order].T).contiguous(), values[order]
+    return canonical_sign(vectors[:, order].T).float().contiguous(), values[order].float()
 
 
 def sefa(generator, layers: str = "all", k: int | None = None, weight: torch.Tensor | None = None) -> DirectionBank:

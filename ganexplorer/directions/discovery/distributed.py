@@ -534,12 +534,12 @@ def _job(model: Any, nproc: int, steps: int, out: str | Path | None, device: str
                         "loads its own copy), not a loaded Generator")
     if not isinstance(nproc, int) or isinstance(nproc, bool) or nproc < 1:
         raise ValueError(f"nproc must be a positive integer (processes on this machine), got {nproc!r}")
-    check_gpu_count(nproc, device)
     if not isinstance(steps, int) or isinstance(steps, bool) or steps <= 0:
         raise ValueError(f"steps must be a positive integer, got {steps!r}")
     unknown = set(trainer) - set(inspect.signature(DiscoveryTrainer.__init__).parameters) - {"self"}
     if unknown:
         raise TypeError(f"unknown discovery options {sorted(unknown)}: see DiscoveryTrainer's arguments")
+    check_gpu_count(nproc, device)
     if out is None:
         out = Path(tempfile.mkdtemp(prefix="ganexplorer-")) / "bank.gxb"
     return DiscoveryJob(model=model, out=str(out), steps=steps, trainer=trainer, family=family, device=device,

@@ -26,12 +26,14 @@ WARMUP_STEPS = 3
 
 
 class StepGraph:
-    """Runs one training step per ``step()`` call: ``WARMUP_STEPS`` eager steps on a side stream, then captures
-    ``train_step`` once and replays it. ``reset()`` drops the graph (after anything that replaces the tensors it
-    captured: a checkpoint load, a new micro-batch size); ``failed`` tells whether capture was given up."""
+    """Runs one training step per ``step(train_step)`` call: ``WARMUP_STEPS`` eager steps on a side stream, then
+    captures ``train_step`` once and replays it. ``reset()`` drops the graph (after anything that replaces the
+    tensors it captured: a checkpoint load, a new micro-batch size); ``failed`` tells whether capture was given up.
+    It keeps no reference to the trainer (the step is passed in each call), so a dropped trainer frees its graph's
+    memory at once instead of at the next garbage collection."""
 
-    def __init__(self, train_step: Callable[[], None], name: str = "the generator"):
-        self.train_step, self.name = train_step, name
+    def __init__(self, name: str = "the generator"):
+        self.name = name
         self.graph: torch.cuda.CUDAGraph | None = None
         self.failed = False
         self.warmup_left = WARMUP_STEPS
@@ -40,22 +42,22 @@ class StepGraph:
     def reset(self) -> None:
         self.graph, self.warmup_left = None, WARMUP_STEPS
 
-    def step(self) -> None:
+    def step(self, train_step: Callable[[], None]) -> None:
         if self.failed:
-            self.train_step()
+            train_step()
         elif self.graph is not None:
             self.graph.replay()
         elif self.warmup_left > 0:
             self.warmup_left -= 1
-            self._side_stream_step()
+            self._side_stream_step(train_step)
         else:
             try:
-                self.graph = self._capture()
+                self.graph = self._capture(train_step)
             except Exception as exc:  # anything capture cannot take: train eagerly from here on
                 if is_out_of_memory(exc):
                     raise  # the trainer halves its micro-batch and this graph is captured again
                 self.give_up(exc)
-                self.train_step()
+                train_step()
                 return
             self.graph.replay()  # the capture ran nothing: this replay is the step
 
@@ -66,16 +68,31 @@ class StepGraph:
                       f"({type(exc).__name__}: {first}); training eagerly (same results, slower). "
                       "Pass cuda_graph=False to skip the attempt.", stacklevel=4)
 
-    def _side_stream_step(self) -> None:
+    def _side_stream_step(self, train_step: Callable[[], None]) -> None:
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side):
-            self.train_step()
+            train_step()
         torch.cuda.current_stream().wait_stream(side)
 
-    def _capture(self) -> torch.cuda.CUDAGraph:
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            self.train_step()
+    def _capture(self, train_step: Callable[[], None]) -> torch.cuda.CUDAGraph:
+        graph, stream = torch.cuda.CUDAGraph(), torch.cuda.current_stream()
+        try:
+            with torch.cuda.graph(graph):
+                train_step()
+        except BaseException:
+            _recover_from_failed_capture(stream)
+            raise
         self.captures += 1
         return graph
+
+
+def _recover_from_failed_capture(stream: torch.cuda.Stream) -> None:
+    """After a capture that failed inside its body, torch leaves two things as if capture went on: the capture
+    stream stays current, and the CUDA generator keeps counting its offsets for the graph (the next eager
+    ``randn`` then fails with "Offset increment outside graph capture"). Go back to the caller's stream and close
+    the generator's capture with one empty capture that completes."""
+    torch.cuda.set_stream(stream)
+    torch.cuda.synchronize()
+    with torch.cuda.graph(torch.cuda.CUDAGraph()):
+        torch.empty(1, device=stream.device).zero_()

@@ -207,7 +207,7 @@ class DiscoveryTrainer:
         self._graph: StepGraph | None = None
         if use_graph:
             self.deformator.capture_safe()
-            self._graph = StepGraph(lambda: self._train_step(self._sums), generator.name)
+            self._graph = StepGraph(generator.name)
 
     # ------------------------------------------------------------------ step
     def sample_batch(self, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -333,7 +333,7 @@ class DiscoveryTrainer:
                     break
                 try:
                     if self._graph is not None:
-                        self._graph.step()
+                        self._graph.step(lambda: self._train_step(sums))
                     else:
                         self._train_step(sums)
                 except (RuntimeError, MemoryError) as exc:
