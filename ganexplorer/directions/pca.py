@@ -13,6 +13,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..limits import whole
 from .bank import DirectionBank
 from .sefa import first_affine_weight, shift_ranges
 
@@ -46,8 +47,7 @@ def pca(generator, k: int = 20, n_samples: int = 20000, layer: str | None = None
     20,000 samples take about a second on a laptop CPU for the zoo (GANSpace uses 1e6 on GPU).
     ``progress``: a progress bar (terminal or notebook) over the samples, shown once a call takes over 0.5 s."""
     d = generator.latent_dim
-    if not 1 <= k <= d:
-        raise ValueError(f"k must be between 1 and the latent size {d}, got {k}")
+    k = whole(k, "k (between 1 and the latent size)", 1, d)
     if n_samples < 2 * k:
         raise ValueError(f"n_samples must be at least 2*k = {2 * k}, got {n_samples}")
     z = generator.sample_latents(n_samples, seed)
