@@ -21,6 +21,8 @@ MAX_SHIFT = 1e6  # |shift| beyond this is no slider value (and overflows any gen
 MAX_SHIFTS = 100  # shifts (columns) of a traversal grid
 MAX_INDICES = 10_000  # directions one index list may name
 MAX_SPEC_CHARS = 1000  # a typed range or list
+MAX_PCA_SAMPLES = 10**6  # latents PCA draws (GANSpace's own count)
+MAX_JUDGED = 10**5  # samples a quality measure renders and keeps
 MAX_GRID_PIXELS = 2**28  # of all frames of one traversal grid (cells upscaled to 64 px): about 800 MB in RGB
 MAX_IMAGE_PIXELS = 2**26  # an image file to project (8192 x 8192): its header is read before its pixels
 
