@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .limits import parse_indices, parse_shifts  # noqa: F401 - the CLI's parsers, shared with the API
+from .limits import Refused, parse_indices, parse_shifts, shown  # noqa: F401 - shared with the API, the widget
 
 
 def parse_options(items: Sequence[str] | None) -> dict[str, object]:
@@ -21,10 +21,10 @@ def parse_options(items: Sequence[str] | None) -> dict[str, object]:
     for item in items or []:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise SystemExit(f"error: cannot read option {item!r}: use KEY=VALUE, e.g. --option truncation=0.7")
+            raise Refused(f"cannot read option {shown(item)}: use KEY=VALUE, e.g. --option truncation=0.7")
         try:
             options[key.replace("-", "_")] = json.loads(value)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):  # not JSON (or nested past reading): the text as typed
             options[key.replace("-", "_")] = value
     return options
 
