@@ -504,3 +504,19 @@ def test_cli_refuses_counts_and_ranges_before_expanding(tmp_path, capsys, mnist,
     report(f"grid {' '.join(argv)}", 1, int(held), f"{seconds:.2f} s: {err.strip()[:120]}")
     assert held, (rc, err[:500], seconds)
     assert not (tmp_path / "g.png").exists()
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--batch-size", "0"], "batch_size must be from 1 to 4096, got 0"),
+    (["--latent-dim", "0"], "latent_dim must be from 1 to 4096, got 0"),
+    (["--width", "0"], "width must be from 1 to 1024, got 0"),
+], ids=lambda v: " ".join(v) if isinstance(v, list) else "")
+def test_cli_refuses_training_counts_before_training(tmp_path, capsys, argv, message):
+    """`train-gan --batch-size 0` and `--width 0` ended in tracebacks from inside torch, `--latent-dim 0` saved a
+    generator of a 0-d latent without a word. Now refused before training, one line, nothing written."""
+    out = tmp_path / "g.safetensors"
+    rc, err = _cli(capsys, ["train-gan", "--dataset", "mnist", "--steps", "1", "--device", "cpu", "--out", str(out),
+                            *argv])
+    held = rc == 2 and err.startswith("error: ") and err.count("\n") == 1 and re.search(message, err) is not None
+    report(f"train-gan {' '.join(argv)}", 1, int(held), err.strip()[:120])
+    assert held and not out.exists(), (rc, err[:500])
