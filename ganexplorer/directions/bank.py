@@ -12,6 +12,8 @@ Nothing a user typed is lost, whatever the other writers of the same bank do:
   is written atomically, and the in-memory bank becomes the merged result, so it picks up what other writers
   (threads, other Explorers, other processes) saved. ``bank.changes`` then lists what was picked up, and any
   conflict (the later edit wins), as human-readable strings; ``refresh()`` does the same without an edit;
+- a plain ``save()`` back to the file the bank was loaded from (or last saved to) merges the same way; if another
+  writer replaced the directions there, it writes nothing and raises ``BankConflict`` naming the file;
 - a single-file bank is replaced by one rename; a directory bank writes a new generation of its tensor file and
   then renames ``bank.json`` (which names it) over the old one, so after a kill it loads as the old or the new
   version; stale temp files are removed on the next save or load.
