@@ -624,7 +624,10 @@ class DirectionBank:
     def _merge_before_save(self, path: Path) -> None:
         """Adopt what other writers saved to ``path`` since this bank last read or wrote it, this bank's own
         changes winning; ``BankConflict`` (nothing changed) when the directions there are no longer these."""
-        disk = self._read(path)
+        try:
+            disk = self._read(path)
+        except ValueError as exc:
+            raise ValueError(f"{exc}; nothing was saved: save(path, replace=True) writes this bank over it") from None
         if disk.ids != self._base["ids"] or self.ids != self._base["ids"]:
             raise BankConflict(
                 f"{path} changed under this bank: another writer replaced its directions ({len(self._base['ids'])}"
