@@ -14,7 +14,7 @@ from ganexplorer import cli, limits
 from ganexplorer.widget import values
 
 MEMORY = 8 << 20  # bytes one parse may allocate at its peak
-SETTINGS = settings(max_examples=300, deadline=250, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=300, deadline=500, suppress_health_check=[HealthCheck.too_slow])
 
 # strings people type (digits, ranges, lists, spans, numbers) with numbers of any size, and any text at all
 NUMBER = st.one_of(st.integers(0, 40), st.integers(0, 10**15), st.integers(-10**12, 10**12)).map(str)
