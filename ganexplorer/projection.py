@@ -138,26 +138,32 @@ def _as_pil(item: Any) -> Image.Image:
 
 
 def read_image(source: Any, name: str) -> Image.Image:
-    """The image in ``source`` (a path or a binary file), fully decoded; ``name`` is how errors call it."""
+    """The image in ``source`` (a path or a binary file), fully decoded; ``name`` is how errors call it. Its size
+    is read from the header and checked against ``limits.MAX_IMAGE_PIXELS`` before any pixel is decoded."""
     from .limits import MAX_IMAGE_PIXELS
 
-    unreadable = (OSError, ValueError, SyntaxError, EOFError)
-    too_large = (f"{name} is too large to project: {{}} pixels, over the limit of {MAX_IMAGE_PIXELS:,} (e.g. "
-                 "8192x8192); scale it down first")
+    def too_large(size: str) -> ValueError:
+        return ValueError(f"{name} is too large to project: {size} pixels, over the limit of {MAX_IMAGE_PIXELS:,} "
+                          "(e.g. 8192x8192); scale it down first")
+
+    def unreadable(exc: Exception) -> ValueError:
+        return ValueError(f"cannot read {name} as an image ({exc}): give a PNG, JPEG or another image file Pillow "
+                          "reads")
+
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)  # Pillow's own, larger bound: an error too
         try:
             img = Image.open(source)
-            if img.width * img.height > MAX_IMAGE_PIXELS:  # from the header, before any pixel is decoded
-                raise ValueError(too_large.format(f"{img.width}x{img.height}"))
-            img.load()
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise ValueError(too_large.format("more than 89 million")) from None
-        except unreadable as exc:
-            if str(exc).startswith(name):
-                raise
-            raise ValueError(f"cannot read {name} as an image ({exc}): give a PNG, JPEG or another image file "
-                             "Pillow reads") from None
+            raise too_large("more than 89 million") from None
+        except (OSError, ValueError, SyntaxError, EOFError) as exc:
+            raise unreadable(exc) from None
+        if img.width * img.height > MAX_IMAGE_PIXELS:
+            raise too_large(f"{img.width}x{img.height}")
+        try:
+            img.load()
+        except (OSError, ValueError, SyntaxError, EOFError) as exc:
+            raise unreadable(exc) from None
     return img
 
 
