@@ -63,8 +63,10 @@ def traversal_grid(generator, bank: DirectionBank, directions: Sequence[int] | N
         raise limits.Refused(f"{len(directions)} directions are more than a grid shows ({limits.MAX_INDICES})")
     else:
         directions = [bank._index(i) for i in directions]
+    if not directions:
+        raise limits.Refused("a traversal grid needs at least one direction, got none")
     if shifts is None:
-        r = max((bank.shift_range[i] for i in directions), default=3.0)
+        r = max(bank.shift_range[i] for i in directions)
         shifts = np.linspace(-r, r, 7).tolist()
     elif len(shifts) > limits.MAX_SHIFTS:
         raise limits.Refused(f"{len(shifts)} shifts are more than a grid shows ({limits.MAX_SHIFTS})")
