@@ -257,6 +257,7 @@ def test_values_that_must_be_refused(tmp_path, tiny):
         "grid samples=0": (lambda: traversal_grid(tiny, bank8, samples=0), "samples must be from 1 to 64, got 0"),
         "grid samples=10000000": (lambda: traversal_grid(tiny, bank8, samples=10**7), "from 1 to 64"),
         "grid of 0 latents": (lambda: traversal_grid(tiny, bank8, z=torch.zeros(0, 8)), "no latents"),
+        "grid of no directions": (lambda: traversal_grid(tiny, bank8, []), "at least one direction"),
         "grid of 30000 shifts": (lambda: traversal_grid(tiny, bank8, shifts=[0.0] * 30000), "more than a grid"),
         "grid of 50 x 64 x 100 cells": (lambda: traversal_grid(tiny, bank8, [0] * 50, [0.0] * 100, samples=64),
                                         "over the limit"),
