@@ -12,33 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-
-def parse_indices(spec: str, k: int) -> list[int]:
-    """'all', '0-7', '0,3,5' or '2-4,9' -> indices below k."""
-    if spec == "all":
-        return list(range(k))
-    out: list[int] = []
-    for part in spec.split(","):
-        lo, _, hi = part.partition("-")
-        try:
-            out += list(range(int(lo), int(hi) + 1)) if hi else [int(lo)]
-        except ValueError as exc:
-            raise SystemExit(f"error: cannot read direction indices {spec!r}: use e.g. 0-7 or 0,3,5") from exc
-    bad = [i for i in out if not 0 <= i < k]
-    if bad:
-        raise SystemExit(f"error: directions {bad} do not exist; the bank has {k} (0..{k - 1})")
-    return out
-
-
-def parse_shifts(spec: str) -> list[float]:
-    """'-3:3:7' (from:to:count) or '-2,0,2'."""
-    try:
-        if ":" in spec:
-            lo, hi, count = spec.split(":")
-            return np.linspace(float(lo), float(hi), int(count)).tolist()
-        return [float(x) for x in spec.split(",")]
-    except ValueError as exc:
-        raise SystemExit(f"error: cannot read shifts {spec!r}: use from:to:count (e.g. -3:3:7) or a list") from exc
+from .limits import Refused, parse_indices, parse_shifts, shown  # noqa: F401 - shared with the API, the widget
 
 
 def parse_options(items: Sequence[str] | None) -> dict[str, object]:
@@ -47,10 +21,10 @@ def parse_options(items: Sequence[str] | None) -> dict[str, object]:
     for item in items or []:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise SystemExit(f"error: cannot read option {item!r}: use KEY=VALUE, e.g. --option truncation=0.7")
+            raise Refused(f"cannot read option {shown(item)}: use KEY=VALUE, e.g. --option truncation=0.7")
         try:
             options[key.replace("-", "_")] = json.loads(value)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):  # not JSON (or nested past reading): the text as typed
             options[key.replace("-", "_")] = value
     return options
 
@@ -322,10 +296,17 @@ def cmd_zoo(args) -> None:
     print(format_table(["name", "what"], [[name, text] for name, text in ZOO.items()]))
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse whose errors are one line on stderr (exit code 2), like every other refusal of the CLI."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .generators.zoo import ZOO
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="ganexplorer", description=__doc__.strip(),
         epilog="Examples: ganexplorer zoo; ganexplorer sefa --model mnist -k 10 --out sefa.gxb; "
                "ganexplorer grid --model shapes --directions 0-5 --out grid.png. "
@@ -431,7 +412,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.formatwarning = lambda message, category, *rest, **kw: f"warning: {message}\n"
     try:
         args.func(args)
-    except (ValueError, FileNotFoundError, TypeError) as exc:
+    except (ValueError, OSError, TypeError) as exc:  # bad input and unreadable files: one line, no traceback
         print(f"error: {exc}", file=sys.stderr)
         return 2
     finally:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 SPACES = ("z", "w", "w+")
+LATENTS_FORMAT = "ganexplorer-latents"
 
 
 @dataclass
@@ -40,26 +42,50 @@ class Projection:
     history: list[tuple[int, float]] = field(default_factory=list)
 
     def save(self, path: str | Path) -> Path:
-        """The latents and the fit as safetensors (data only), for ``grid --latent`` and ``load_projection``."""
+        """The latents and the fit as safetensors (data only, written atomically), for ``grid --latent`` and
+        ``load_latents``."""
         from safetensors.torch import save_file
 
+        from .files import atomic_write
+
         path = Path(path)
-        save_file({"latents": self.latents.detach().cpu().contiguous().float()}, str(path),
-                  metadata={"format": "ganexplorer-latents", "space": self.space,
-                            "error": ",".join(f"{e:.4f}" for e in self.error)})
+        tensors = {"latents": self.latents.detach().cpu().contiguous().float()}
+        meta = {"format": LATENTS_FORMAT, "space": self.space, "error": ",".join(f"{e:.4f}" for e in self.error)}
+        atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
         return path
 
 
 def load_latents(path: str | Path) -> tuple[torch.Tensor, str]:
-    """Latents saved by ``Projection.save`` and the space they live in."""
-    from safetensors import safe_open
+    """Latents saved by ``Projection.save`` (at least one) and the space they live in; a file that is not one
+    is a ValueError naming the file and what is wrong with it."""
+    from safetensors import SafetensorError, safe_open
 
-    with safe_open(str(path), "pt") as fh:
-        meta = fh.metadata() or {}
-        if meta.get("format") != "ganexplorer-latents":
-            raise ValueError(f"{path} is not a ganexplorer latents file (made by `ganexplorer project` or "
-                             "Projection.save)")
-        return fh.get_tensor("latents"), meta.get("space", "z")
+    path = Path(path).expanduser()
+    made = "made by `ganexplorer project` or Projection.save"
+    if not path.exists():
+        raise FileNotFoundError(f"no latents file at {path}")
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder, not a latents file ({made})")
+    try:
+        with safe_open(str(path), "pt") as fh:
+            meta = fh.metadata() or {}
+            if meta.get("format") != LATENTS_FORMAT:
+                raise ValueError(f"{path} is not a ganexplorer latents file ({made}): its header says format "
+                                 f"{meta.get('format')!r}")
+            if "latents" not in fh.keys():
+                raise ValueError(f"{path} holds no 'latents' tensor: it is damaged, project the images again")
+            z = fh.get_tensor("latents")
+    except (SafetensorError, OSError) as exc:
+        raise ValueError(f"{path} is not a readable latents file ({made}): {exc}") from None
+    space = meta.get("space", "z")
+    if space not in SPACES:
+        raise ValueError(f"{path} says its latents live in space {space!r}: expected one of {', '.join(SPACES)}")
+    if not z.is_floating_point() or z.ndim not in (2, 3):
+        raise ValueError(f"{path} holds latents of shape {tuple(z.shape)} and type {z.dtype}: expected floats "
+                         "(N, d) or, in w+, (N, num_layers, d)")
+    if not len(z):
+        raise ValueError(f"{path} holds no latents (shape {tuple(z.shape)}): project at least one image")
+    return z.float(), space
 
 
 def prepare_images(images: Any, generator) -> torch.Tensor:
@@ -92,19 +118,53 @@ def prepare_images(images: Any, generator) -> torch.Tensor:
 
 
 def _as_pil(item: Any) -> Image.Image:
+    """A decoded PIL image; a file or bytes that are no image, or one over ``limits.MAX_IMAGE_PIXELS``, is a
+    ValueError naming it (checked from the header, before the pixels are decoded)."""
     if isinstance(item, Image.Image):
         return item
+    if isinstance(item, np.ndarray) and item.dtype == np.uint8:
+        return Image.fromarray(item.squeeze(-1) if item.ndim == 3 and item.shape[-1] == 1 else item)
     if isinstance(item, bytes):
-        return Image.open(io.BytesIO(item))
+        return read_image(io.BytesIO(item), f"the image bytes ({len(item)} bytes)")
     if isinstance(item, (str, Path)):
         path = Path(item).expanduser()
         if not path.exists():
             raise FileNotFoundError(f"no image at {path}")
-        return Image.open(path)
-    if isinstance(item, np.ndarray) and item.dtype == np.uint8:
-        return Image.fromarray(item.squeeze(-1) if item.ndim == 3 and item.shape[-1] == 1 else item)
+        if path.is_dir():
+            raise ValueError(f"{path} is a folder, not an image file")
+        return read_image(path, str(path))
     raise TypeError(f"cannot read an image from {type(item).__name__}: give a path, bytes, a PIL image or a "
                     "uint8 array")
+
+
+def read_image(source: Any, name: str) -> Image.Image:
+    """The image in ``source`` (a path or a binary file), fully decoded; ``name`` is how errors call it. Its size
+    is read from the header and checked against ``limits.MAX_IMAGE_PIXELS`` before any pixel is decoded."""
+    from .limits import MAX_IMAGE_PIXELS
+
+    def too_large(size: str) -> ValueError:
+        return ValueError(f"{name} is too large to project: {size} pixels, over the limit of {MAX_IMAGE_PIXELS:,} "
+                          "(e.g. 8192x8192); scale it down first")
+
+    def unreadable(exc: Exception) -> ValueError:
+        return ValueError(f"cannot read {name} as an image ({exc}): give a PNG, JPEG or another image file Pillow "
+                          "reads")
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)  # Pillow's own, larger bound: an error too
+        try:
+            img = Image.open(source)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise too_large("more than 89 million") from None
+        except (OSError, ValueError, SyntaxError, EOFError) as exc:
+            raise unreadable(exc) from None
+        if img.width * img.height > MAX_IMAGE_PIXELS:
+            raise too_large(f"{img.width}x{img.height}")
+        try:
+            img.load()
+        except (OSError, ValueError, SyntaxError, EOFError) as exc:
+            raise unreadable(exc) from None
+    return img
 
 
 def _pyramid_loss(x: torch.Tensor, y: torch.Tensor, levels: int = 3) -> torch.Tensor:

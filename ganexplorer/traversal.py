@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from . import limits
 from .directions.bank import DirectionBank
 
 
@@ -54,11 +55,30 @@ def grid_image(frames: np.ndarray, row_labels: Sequence[str], shifts: Sequence[f
 def traversal_grid(generator, bank: DirectionBank, directions: Sequence[int] | None = None,
                    shifts: Sequence[float] | None = None, samples: int = 3, seed: int = 0,
                    z: torch.Tensor | None = None) -> Image.Image:
-    """A labelled traversal grid PNG-ready image of ``directions`` (default: up to 8) of ``bank``."""
-    directions = list(range(min(8, len(bank)))) if directions is None else [bank._index(i) for i in directions]
+    """A labelled traversal grid PNG-ready image of ``directions`` (default: up to 8) of ``bank``; the counts and
+    the size of the grid are checked (``ganexplorer.limits``) before anything is rendered."""
+    if directions is None:
+        directions = list(range(min(8, len(bank))))
+    elif len(directions) > limits.MAX_INDICES:
+        raise limits.Refused(f"{len(directions)} directions are more than a grid shows ({limits.MAX_INDICES})")
+    else:
+        directions = [bank._index(i) for i in directions]
+    if not directions:
+        raise limits.Refused("a traversal grid needs at least one direction, got none")
     if shifts is None:
         r = max(bank.shift_range[i] for i in directions)
         shifts = np.linspace(-r, r, 7).tolist()
-    z = generator.sample_latents(samples, seed) if z is None else generator.check_latents(z)
+    elif len(shifts) > limits.MAX_SHIFTS:
+        raise limits.Refused(f"{len(shifts)} shifts are more than a grid shows ({limits.MAX_SHIFTS})")
+    if z is None:
+        samples = limits.whole(samples, "samples", 1, limits.MAX_SAMPLES)
+        seed = limits.whole(seed, "seed", 0, limits.MAX_SEED)
+    else:
+        z = generator.check_latents(z)
+        if not len(z):
+            raise limits.Refused("there are no latents to traverse (0 given): give at least one")
+    limits.check_grid(len(directions), samples if z is None else len(z), len(shifts), generator.image_shape)
+    if z is None:
+        z = generator.sample_latents(samples, seed)
     frames = render_traversals(generator, bank, z, directions, shifts)
     return grid_image(frames, [f"{i}: {bank.labels[i]}" for i in directions], shifts)

@@ -219,6 +219,42 @@ def test_edit_of_a_direction_another_writer_removed_raises_and_refreshes(tmp_pat
     assert DirectionBank.load(path).labels[0] == "now it works"
 
 
+@pytest.mark.parametrize("name", ["b.gxb", "bankdir"])
+def test_plain_save_merges_like_the_edits_and_this_save_wins_a_conflict(tmp_path, name):
+    """Issue 28: load, another writer labels, label, save() lost the other writer's label."""
+    path = _bank().save(tmp_path / name)
+    mine, other = DirectionBank.load(path), DirectionBank.load(path, autosave=True)
+    other.label(1, "theirs")
+    other.note(0, "their note")
+    mine.label(0, "mine")
+    mine.note(0, "my note")
+    mine.directions[3] *= 2  # the tensor this bank holds is the one saved
+    mine.save(path)
+    disk = DirectionBank.load(path)
+    assert disk.labels[:2] == ["mine", "theirs"] and disk.notes[0] == "my note" and mine.labels == disk.labels
+    torch.testing.assert_close(disk.directions, mine.directions)
+    assert mine.changes == [f"direction 1 (id {mine.ids[1]}): label 'direction 1' → 'theirs' by another writer",
+                            f"direction 0 (id {mine.ids[0]}): note conflict: another writer had set 'their note'; "
+                            "this save's 'my note' wins"]
+    mine.save(path)  # nothing new on disk: nothing picked up
+    assert mine.changes == []
+
+
+def test_plain_save_over_a_replaced_bank_writes_nothing(tmp_path):
+    path = _bank().save(tmp_path / "b.gxb")
+    mine = DirectionBank.load(path)
+    mine.label(0, "mine")
+    replaced = _bank(k=6)
+    replaced.save(path)
+    with pytest.raises(DirectionBank.Conflict, match=r"b.gxb changed under this bank: another writer replaced its "
+                                                     r"directions \(4 → 6\).*nothing was saved.*replace=True"):
+        mine.save(path)
+    assert DirectionBank.load(path).ids == replaced.ids and mine.labels[0] == "mine" and len(mine) == 4
+    mine.save(tmp_path / "elsewhere.gxb")  # another file: written as it is
+    mine.save(path, replace=True)
+    assert DirectionBank.load(path).ids == mine.ids
+
+
 def test_refresh_picks_up_wholesale_replacement(tmp_path):
     path = _bank().save(tmp_path / "b.gxb")
     a = DirectionBank.load(path, autosave=True)

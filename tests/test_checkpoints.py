@@ -67,7 +67,7 @@ def test_every_family_is_importable_and_rejects_foreign_content():
 def test_cli_passes_family_options(tmp_path, capsys):
     assert parse_options(["space=w", "truncation=0.7", "class-index=3"]) == {
         "space": "w", "truncation": 0.7, "class_index": 3}
-    with pytest.raises(SystemExit, match="KEY=VALUE"):
+    with pytest.raises(ValueError, match="KEY=VALUE"):
         parse_options(["truncation"])
     torch.save({"encoder.weight": torch.zeros(3, 3)}, tmp_path / "other.pt")
     assert main(["sefa", "--model", str(tmp_path / "other.pt"), "--device", "cpu"]) == 2

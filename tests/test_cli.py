@@ -92,9 +92,9 @@ def test_grid_from_a_saved_bank_uses_its_directions_and_labels(tmp_path, mnist, 
 def test_errors_are_reported_not_raised(tmp_path, capsys):
     assert main(["grid", "--model", "nope", "--out", str(tmp_path / "g.png")]) == 2
     assert "recognised: a zoo name" in capsys.readouterr().err
-    with pytest.raises(SystemExit, match="do not exist"):
+    with pytest.raises(ValueError, match="direction 99 does not exist: the bank has 10"):
         parse_indices("0-99", 10)
-    with pytest.raises(SystemExit, match="from:to:count"):
+    with pytest.raises(ValueError, match="from:to:count"):
         parse_shifts("a:b")
 
 

@@ -3,7 +3,6 @@ variants we refuse (each refusal names the variant). Tiny random weights under g
 and containers, checked against a slow forward written here from genforce's published semantics."""
 
 import math
-import warnings
 
 import pytest
 import torch
@@ -519,9 +518,10 @@ def test_genforce_stylegan_v1_renders_as_genforce(tmp_path, container):
     path = tmp_path / "stylegan_car512.pth"
     torch.save(models if container == "model_file" else
                {"models": models, "running_metadata": {"iter": 1, "seen_img": 32}, "optimizers": {}}, path)
-    with pytest.warns(UserWarning, match="do not record fused_scale: genforce's default 'auto' is assumed.*"
-                                         "fused_scale=False"):
-        module, info = load_family(path)
+    with pytest.raises(ValueError, match="do not record fused_scale.*cannot tell.*fused_scale='auto'.*"
+                                         r"layers \[10\] fused at 128 px.*fused_scale=False.*fused_scale=True"):
+        load_family(path)
+    module, info = load_family(path, fused_scale="auto")
     assert info["family"] == "stylegan2" and info["architecture"] == "StyleGAN v1" and "StyleGAN (v1)" in info["format"]
     assert info["num_layers"] == V1_L and info["channels"] == V1_CH and info["fused_layers"] == [V1_L - 2]
     gen = torch.Generator().manual_seed(3)
@@ -532,16 +532,33 @@ def test_genforce_stylegan_v1_renders_as_genforce(tmp_path, container):
         torch.testing.assert_close(module.map(z), genforce_sg1_mapping_reference(smooth, z), rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(module.w_avg, smooth["truncation.w_avg"])
         # fused_scale=False: nearest up-sampling everywhere, a visibly different image
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")  # said explicitly: no warning
-            plain, info = load_family(path, fused_scale=False)
-        assert info["fused_layers"] == [] and "fused_scale_note" not in info
+        plain, info = load_family(path, fused_scale=False)
+        assert info["fused_layers"] == []
         expected = genforce_sg1_reference(smooth, wp, fused_from=10 ** 6)
         torch.testing.assert_close(plain(wp), expected, rtol=1e-5, atol=1e-5)
         assert (expected - module(wp)).abs().max() > 1e-2
     G = Generator(module, device="cpu")
     images = G.render(G.sample_latents(2, seed=0))
     assert images.shape == (2, 3, 128, 128) and torch.isfinite(images).all()
+
+
+def test_genforce_stylegan_v1_at_64px_must_say_fused_scale(tmp_path):
+    """Issue 28: a 64 px model trained with fused_scale=True loaded under 'auto' (no layer fused below 128 px)
+    with no warning and rendered a wrong image; the file cannot tell, so it is refused until fused_scale says."""
+    channels = V1_CH[:5]  # 4 .. 64 px
+    smooth = genforce_sg1_state(channels=channels, seed=5)
+    path = tmp_path / "stylegan_mine64.pth"
+    torch.save({"generator": smooth}, path)
+    with pytest.raises(ValueError, match="do not record fused_scale.*at 64 px the same as False.*"
+                                         "fused_scale=True.*--option fused_scale=auto"):
+        load_family(path)
+    wp = torch.randn(2, 2 * len(channels), D, generator=torch.Generator().manual_seed(6))
+    fused, info = load_family(path, fused_scale=True)
+    assert info["fused_layers"] == [2, 4, 6, 8]
+    with torch.no_grad():
+        expected = genforce_sg1_reference(smooth, wp, fused_from=8)
+        torch.testing.assert_close(fused(wp), expected, rtol=1e-5, atol=1e-5)
+        assert (load_family(path, fused_scale="auto")[0](wp) - expected).abs().max() > 1e-2  # the wrong guess
 
 
 def test_genforce_stylegan_v1_sefa_and_refusals(tmp_path):

@@ -98,7 +98,7 @@ def test_huge_layer_ranges_are_refused_before_expansion(monkeypatch):
     """Issue 14: '0-99999999999' was expanded into a set before the bound check (15 s, then MemoryError)."""
     import builtins
 
-    import ganexplorer.layers as layers
+    import ganexplorer.limits as layers  # the rules of every typed value, layer ranges among them
 
     built = []
 

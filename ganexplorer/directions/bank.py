@@ -12,6 +12,8 @@ Nothing a user typed is lost, whatever the other writers of the same bank do:
   is written atomically, and the in-memory bank becomes the merged result, so it picks up what other writers
   (threads, other Explorers, other processes) saved. ``bank.changes`` then lists what was picked up, and any
   conflict (the later edit wins), as human-readable strings; ``refresh()`` does the same without an edit;
+- a plain ``save()`` back to the file the bank was loaded from (or last saved to) merges the same way; if another
+  writer replaced the directions there, it writes nothing and raises ``BankConflict`` naming the file;
 - a single-file bank is replaced by one rename; a directory bank writes a new generation of its tensor file and
   then renames ``bank.json`` (which names it) over the old one, so after a kill it loads as the old or the new
   version; stale temp files are removed on the next save or load.
@@ -41,6 +43,7 @@ from safetensors.torch import load, load_file, safe_open, save_file
 from ..device import resolve_device
 from ..files import atomic_write
 from ..layers import is_all, layer_mask, parse_layers
+from ..limits import MAX_SHIFT
 
 BANK_FORMAT = "ganexplorer-bank"
 BANK_VERSION = 1
@@ -55,7 +58,6 @@ ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,32}")
 DIRECTIONS_FILE = re.compile(r"directions(\.\d{1,12})?\.safetensors")
 LOCK_TIMEOUT = 60.0
 MAX_SHIFT_RANGE = 1e4
-MAX_SHIFT = 1e6  # |shift| beyond this is no slider value (and overflows any generator)
 
 
 class BankConflict(ValueError):
@@ -408,9 +410,10 @@ class DirectionBank:
         return {"ids": list(self.ids), **{name: list(getattr(self, name)) for name in PER_DIRECTION},
                 "generator": self.generator, "num_layers": self.num_layers, "info": copy.deepcopy(self.info)}
 
-    def _adopt(self, disk: DirectionBank) -> tuple[list[str], dict[tuple[str, str], Any]]:
+    def _adopt(self, disk: DirectionBank, mine_wins: bool = False) -> tuple[list[str], dict[tuple[str, str], Any]]:
         """Become ``disk`` merged with this bank's changes not yet saved (three-way, against ``_base``: what
-        this bank last read or wrote), direction by direction, by id. Returns the messages and, per (id, field)
+        this bank last read or wrote), direction by direction, by id; where both changed a field, the disk's
+        value is kept (this bank's with ``mine_wins``, for a save). Returns the messages and, per (id, field)
         another writer changed since, the value it set. ``_base`` becomes the disk version."""
         base = self._base if self._base is not None else self._snapshot()
         mine = self._snapshot()
@@ -432,7 +435,11 @@ class DirectionBank:
                 b, m, d = base[name][base_at[ident]], mine[name][mine_at[ident]], values[j]
                 if d != b:
                     picked[(ident, name)] = d
-                    if m != b and m != d:
+                    if m != b and m != d and mine_wins:
+                        values[j] = m
+                        messages.append(f"direction {j} (id {ident}): {FIELD_NAMES[name]} conflict: another "
+                                        f"writer had set {d!r}; this save's {m!r} wins")
+                    elif m != b and m != d:
                         messages.append(f"direction {j} (id {ident}): {FIELD_NAMES[name]} conflict: kept "
                                         f"{d!r}, saved by another writer, over this bank's unsaved {m!r}")
                     else:
@@ -443,7 +450,7 @@ class DirectionBank:
             merged[name] = values
         for name in BANK_FIELDS:
             d = getattr(disk, name)
-            merged[name] = mine[name] if d == base[name] and mine[name] != base[name] else d
+            merged[name] = mine[name] if (mine_wins or d == base[name]) and mine[name] != base[name] else d
         result = DirectionBank(disk.directions.to(self.device), ids=list(disk.ids), **merged)
         for name in ("directions", "ids", *PER_DIRECTION, *BANK_FIELDS):
             setattr(self, name, getattr(result, name))
@@ -595,15 +602,41 @@ class DirectionBank:
                           stacklevel=2)
 
     # ------------------------------------------------------------------- I/O
-    def save(self, path: str | Path) -> Path:
-        """Write the whole bank atomically, under the bank's lock: ``*.gxb``/``*.safetensors`` one file, any
-        other path a directory (``bank.json`` naming ``directions.<n>.safetensors``: a new generation each save,
-        so a kill at any moment leaves the old or the new version). This replaces what the file held: to keep
-        other writers' edits, ``refresh()`` first inside ``DirectionBank.locked(path)``."""
+    def save(self, path: str | Path, *, replace: bool = False) -> Path:
+        """Write the bank atomically, under the bank's lock: ``*.gxb``/``*.safetensors`` one file, any other path
+        a directory (``bank.json`` naming ``directions.<n>.safetensors``: a new generation each save, so a kill at
+        any moment leaves the old or the new version).
+
+        Saving back to the file this bank was loaded from (or last saved to) merges, as the edits do: what other
+        writers saved there since is kept, this bank's changes are written over it (on the same field of the same
+        direction, this save wins), and ``changes`` says what was picked up. If another writer replaced the
+        directions there, nothing is written: ``BankConflict`` names the file (``refresh()`` takes the file's
+        version, ``replace=True`` writes this bank over it). A bank saved to any other path replaces what that
+        file held."""
         path = Path(path).expanduser()
-        with self.locked(path):
-            self._save_locked(_key(path))
+        key = _key(path)
+        with self.locked(key):
+            if not replace and self._synced == key and self._base is not None and key.exists():
+                self._merge_before_save(key)
+            self._save_locked(key)
         return path
+
+    def _merge_before_save(self, path: Path) -> None:
+        """Adopt what other writers saved to ``path`` since this bank last read or wrote it, this bank's own
+        changes winning; ``BankConflict`` (nothing changed) when the directions there are no longer these."""
+        try:
+            disk = self._read(path)
+        except ValueError as exc:
+            raise ValueError(f"{exc}; nothing was saved: save(path, replace=True) writes this bank over it") from None
+        if disk.ids != self._base["ids"] or self.ids != self._base["ids"]:
+            raise BankConflict(
+                f"{path} changed under this bank: another writer replaced its directions ({len(self._base['ids'])}"
+                f" → {len(disk)}) after this bank read it, so nothing was saved (its labels would be lost): save "
+                f"to another file, refresh() to take the file's version and redo the edits there, or "
+                f"save(path, replace=True) to write this bank over it")
+        directions = self.directions
+        self.changes, _ = self._adopt(disk, mine_wins=True)
+        self.directions = directions  # the tensor this bank holds is the one saved
 
     def _save_locked(self, path: Path) -> None:
         self._write(path)

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..limits import MAX_PCA_SAMPLES, whole
 from .bank import DirectionBank
 from .sefa import canonical_sign, first_affine_weight, shift_ranges
 
@@ -47,10 +48,8 @@ def pca(generator, k: int = 20, n_samples: int = 20000, layer: str | None = None
     20,000 samples take about a second on a laptop CPU for the zoo (GANSpace uses 1e6 on GPU).
     ``progress``: a progress bar (terminal or notebook) over the samples, shown once a call takes over 0.5 s."""
     d = generator.latent_dim
-    if not 1 <= k <= d:
-        raise ValueError(f"k must be between 1 and the latent size {d}, got {k}")
-    if n_samples < 2 * k:
-        raise ValueError(f"n_samples must be at least 2*k = {2 * k}, got {n_samples}")
+    k = whole(k, "k (between 1 and the latent size)", 1, d)
+    n_samples = whole(n_samples, f"n_samples (at least 2*k = {2 * k})", 2 * k, MAX_PCA_SAMPLES)
     z = generator.sample_latents(n_samples, seed)
     name = layer or getattr(generator.module, "pca_layer", None)
     y = z.flatten(1).float() if name == "latents" else _activations(generator, z, _feature_layer(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..limits import whole
 from .bank import DirectionBank
 
 
@@ -69,8 +70,8 @@ def sefa(generator, layers: str = "all", k: int | None = None, weight: torch.Ten
     ``"all"``.
     """
     d = generator.latent_dim
-    if k is not None and not 1 <= k <= d:
-        raise ValueError(f"k must be between 1 and the latent size {d}, got {k}")
+    if k is not None:  # a whole number (True is not 1), checked by the rules the CLI and the widget use
+        k = whole(k, "k (between 1 and the latent size)", 1, d)
     if weight is None:
         module = generator.module
         if hasattr(module, "sefa_weight"):

@@ -10,6 +10,7 @@ from tqdm.auto import tqdm
 from ..data.scenes import SCENE_FACTORS, render_scenes
 from ..data.shapes import FACTORS, render_shapes
 from ..files import read_header
+from ..limits import MAX_JUDGED, whole
 from .judges import decode_scene_factors, judge_path, load_judge, r2_score
 
 CHUNK = 250  # samples rendered and judged per step of the progress bar
@@ -18,6 +19,7 @@ CHUNK = 250  # samples rendered and judged per step of the progress bar
 def _judged(generator, judge, n: int, seed: int, progress: bool, desc: str) -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` generated images (seeded latents) and the judge's outputs on them, in chunks with a progress bar
     (terminal or notebook) shown once the call takes over 0.5 s."""
+    n = whole(n, "n (samples judged)", 1, MAX_JUDGED)
     z = generator.sample_latents(n, seed)
     images, outputs = [], []
     with tqdm(total=n, desc=desc, unit="sample", disable=not progress, delay=0.5) as bar:

@@ -127,6 +127,8 @@ class Generator:
     def _render(self, z: torch.Tensor | np.ndarray, batch_size: int | None,
                 convert: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
         z = self.check_latents(z)
+        if not len(z):  # no latents, no images: an empty batch of the generator's image shape
+            return convert(torch.zeros((0, *self.image_shape), device=self.device))
         chunks, i = [], 0
         with torch.inference_mode(), torch.autocast(self.device.type, self.dtype, self.dtype != torch.float32):
             while i < len(z):

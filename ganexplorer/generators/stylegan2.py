@@ -687,12 +687,17 @@ def build(found: Any, **options: Any) -> tuple[nn.Module, dict[str, Any]]:
         from .genforce import build_stylegan
 
         model, info = build_stylegan(found["state"], options.get("fused_scale", "auto"))
-        if "fused_scale" not in options and info["fused_layers"]:
-            info["fused_scale_note"] = (
-                "genforce StyleGAN files do not record fused_scale: genforce's default 'auto' is assumed (layers "
-                f"{info['fused_layers']}, those up-sampling to 128 px or more, are one transposed conv, as in the "
-                "official networks); load it with fused_scale=False if it was trained with fused_scale=False")
-            warnings.warn(info["fused_scale_note"], stacklevel=3)
+        if "fused_scale" not in options:  # as the genforce PGGAN loader: an ambiguity is refused by name
+            auto = (f"layers {info['fused_layers']} fused at {model.resolution} px" if info["fused_layers"] else
+                    f"at {model.resolution} px the same as False")
+            raise ValueError(
+                "genforce StyleGAN (v1) files do not record fused_scale, and the weights have the same shapes "
+                "either way, so the file cannot tell how it up-samples (a wrong guess renders a wrong image "
+                "without an error): load it with fused_scale='auto' (genforce's default and the official "
+                f"networks', e.g. SeFa's model zoo files: up-sampling to 128 px or more fused; {auto}), "
+                "fused_scale=False (nearest x2 then a conv everywhere) or fused_scale=True (a stride-2 transposed "
+                "conv everywhere), as in the genforce config it was trained with; at the command line: "
+                "--option fused_scale=auto")
         model.space = options.get("space", "w")
         model.truncation = options.get("truncation", 1.0)
         model.noise_mode = options.get("noise_mode", "const")

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..device import resolve_device
+from ..limits import MAX_STEPS, whole
 from .dcgan import DCGANDiscriminator, DCGANGenerator
 from .stylegan2 import StyleGAN2Generator
 from .zoo import save_generator
@@ -84,8 +85,10 @@ def train_gan(dataset: str, out: str | Path, steps: int = 20000, batch_size: int
               device: str = "auto", snapshot_every: int = 2000, progress: bool = True,
               arch: str = "dcgan") -> torch.nn.Module:
     """Train a zoo generator on ``dataset`` and save the EMA generator as fp16 safetensors at ``out``."""
-    if steps <= 0:
-        raise ValueError(f"steps must be positive, got {steps}")
+    steps = whole(steps, "steps", 1, MAX_STEPS)
+    batch_size = whole(batch_size, "batch_size", 1, 4096)
+    latent_dim = whole(latent_dim, "latent_dim", 1, 4096)
+    width = whole(width, "width", 1, 1024)
     if arch not in ARCHS:
         raise ValueError(f"unknown architecture {arch!r}: choose one of {ARCHS}")
     dev = resolve_device(device)
