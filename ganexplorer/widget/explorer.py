@@ -30,6 +30,7 @@ import traitlets
 from ..animation import save_gif, save_mp4, traversal_video
 from ..directions import DirectionBank, pca, sefa
 from ..directions.background import AREA, RULES, THRESHOLD, best_shift, mask_stats, masks_from_renders
+from ..directions.bank import MAX_SHIFT
 from ..directions.describe import suggest_labels
 from ..directions.discovery import DEFORMATORS, DiscoveryTrainer
 from ..frames import encode, grid_columns, grid_tile, png_bytes
@@ -44,6 +45,8 @@ THUMB_SHIFTS = 5
 MASK_STEPS = 5  # traversal frames of a mask preview, from the sample to the shifted image
 MAX_MASK_SAMPLES = 16
 EXPORT_INLINE_BYTES = 20 << 20  # exports up to this size also go to the browser (download link, preview)
+DUPLICATE_COSINE = 0.999  # |cosine| above this (same layers): a proposal's direction is one the sliders already have
+SCORE_NAMES = {"sefa": "eigenvalue", "pca": "explained variance", "discovery": "reconstructor accuracy"}
 
 
 _LIVE: weakref.WeakSet = weakref.WeakSet()
@@ -77,6 +80,25 @@ def layer_presets(num_layers: int | None) -> list[str]:
         return ["all"]
     ranges = [(0, 1), (2, 5), (6, 13), (6, num_layers - 1)]
     return ["all"] + list(dict.fromkeys(f"{a}-{min(b, num_layers - 1)}" for a, b in ranges if a < num_layers))
+
+
+def duplicates(bank: DirectionBank, of: DirectionBank, threshold: float = DUPLICATE_COSINE) -> dict[int, int]:
+    """Which directions of ``bank`` are already in ``of``: {index in bank: index in of} where |cosine| >
+    ``threshold`` and the layer ranges agree (the same vector on other layers is another direction)."""
+    if not len(bank) or not len(of):
+        return {}
+    a = bank.directions.detach().double().cpu()
+    b = of.directions.detach().double().cpu()
+    cos = (a / a.norm(dim=1, keepdim=True).clamp_min(1e-12)) @ (b / b.norm(dim=1, keepdim=True).clamp_min(1e-12)).T
+    found = {}
+    for i in range(len(bank)):
+        for j in cos[i].abs().argsort(descending=True).tolist():
+            if abs(float(cos[i, j])) <= threshold:
+                break
+            if str(bank.layers[i] or "all") == str(of.layers[j] or "all"):
+                found[i] = j
+                break
+    return found
 
 
 def _keys(bank: DirectionBank) -> list[bytes]:
@@ -252,7 +274,8 @@ class Explorer(anywidget.AnyWidget):
         except Exception as exc:  # noqa: BLE001 - shown to the user, never lost in the kernel log
             ok, error = False, str(exc) if isinstance(exc, Refused) else f"{type(exc).__name__}: {exc}"
             self._say(error, "error")
-        self.send({"type": "reply", "id": cid, "ok": ok, "error": error})
+        said = self.status if self.status.get("t", 0) >= start else None  # what this command said, if anything
+        self.send({"type": "reply", "id": cid, "ok": ok, "error": error, "status": said})
 
     def _say(self, text: str, kind: str = "info") -> None:
         self.status = {"kind": kind, "text": text, "t": time.time()}
@@ -337,7 +360,7 @@ class Explorer(anywidget.AnyWidget):
         if self._quiet:
             return
         new = list(change["new"])
-        if len(new) != len(self.bank) or not all(np.isfinite(v) for v in new):  # stale or broken: keep ours
+        if len(new) != len(self.bank) or not all(np.isfinite(v) and abs(v) <= MAX_SHIFT for v in new):  # keep ours
             old = list(change["old"])
             self._quiet = True
             try:
@@ -355,11 +378,9 @@ class Explorer(anywidget.AnyWidget):
     def set_shifts(self, shifts: dict[int, float]) -> None:
         """Move several directions at once, with one redraw."""
         new = list(self.shifts)
-        for k, v in shifts.items():
-            x = float(v)
-            if not np.isfinite(x):
-                raise ValueError(f"shift for direction {k} must be a finite number, got {v}")
-            new[self.bank._index(int(k))] = x
+        for k, v in shifts.items():  # every value checked before any is stored: a refused one never renders
+            i = self.bank._index(int(k))
+            new[i] = values.number(v, f"shift of direction {i}", -MAX_SHIFT, MAX_SHIFT)
         self.shifts = new
 
     def set_pad(self, x: int, y: int) -> None:
@@ -369,7 +390,7 @@ class Explorer(anywidget.AnyWidget):
     def move_pad(self, u: float, v: float) -> None:
         """The 2-D pad: u, v in [-1, 1] move the pad's two directions over their shift ranges."""
         kx, ky = self.pad
-        u, v = (max(-1.0, min(1.0, float(t))) for t in (u, v))
+        u, v = values.number(u, "pad across (u)", -1.0, 1.0), values.number(v, "pad up (v)", -1.0, 1.0)
         self.set_shifts({kx: u * self.bank.shift_range[kx], ky: v * self.bank.shift_range[ky]})
 
     def reset(self) -> None:
@@ -475,8 +496,10 @@ class Explorer(anywidget.AnyWidget):
                              )).decode()} for i, r in enumerate(self._real)]
 
     def set_range(self, r: Any) -> None:
-        """The same slider range +-r for every direction (0 < r <= 100); shifts beyond it are pulled in."""
+        """The same slider range +-r for every direction (0 < r <= 100); shifts beyond it are pulled in. Where the
+        directions had ranges of their own, the message says they were replaced and what they were."""
         r = values.number(r, "range", 0.0, values.MAX_RANGE, above=True)
+        old = sorted(set(self.bank.shift_range))
         with self._lock, self._bank_lock():
             if self.bank_path is not None:
                 self._picked_up(self.bank.refresh())
@@ -488,7 +511,10 @@ class Explorer(anywidget.AnyWidget):
         pulled = any(abs(s) > r for s in self.shifts)
         if pulled:
             self.shifts = [max(-r, min(r, s)) for s in self.shifts]
-        self._say(f"every slider now spans ±{r:g}" + (" (shifts beyond it were pulled in)" if pulled else ""), "ok")
+        own = (f"; the directions' own ranges (±{old[0]:.3g} to ±{old[-1]:.3g}) were replaced" if len(old) > 1
+               else "")
+        self._say(f"every slider now spans ±{r:g}" + (" (shifts beyond it were pulled in)" if pulled else "") + own,
+                  "warn" if own else "ok")
         self.send({"type": "thumbs-stale"})
 
     def set_truncation(self, psi: Any) -> None:
@@ -555,6 +581,8 @@ class Explorer(anywidget.AnyWidget):
                          "suggestion": suggestion[0] if suggestion else None,
                          "confidence": suggestion[1] if suggestion else None})
         self.directions = rows
+        if len(set(b.shift_range)) == 1:  # the range box shows the directions' range (their span when they differ)
+            self.shift_range = float(b.shift_range[0])
         if len(self.shifts) != len(b):  # another writer changed K: the slider values start again at 0
             self.shifts = [0.0] * len(b)
 
@@ -601,8 +629,19 @@ class Explorer(anywidget.AnyWidget):
         self._picked_up(getattr(b, "changes", None))
 
     def label(self, k: int, name: str) -> None:
-        """Name direction k (autosaved with ``bank_path``)."""
-        self._edit(k, "label", str(name))
+        """Name direction k (autosaved with ``bank_path``). An empty name is refused (it would leave a slider no
+        one can tell apart, and no run could replace it); a name another direction has is kept, with a warning."""
+        name = str(name)
+        if not name.strip():
+            raise Refused(f"a direction's name cannot be empty: direction {self.bank._index(int(k))} keeps "
+                          f"{self.bank.labels[self.bank._index(int(k))]!r}")
+        self._edit(k, "label", name)
+        k = self.bank._index(int(k))
+        twins = [i for i, other in enumerate(self.bank.labels) if i != k and other.strip() == name.strip()]
+        if twins:
+            self._say(f"direction {k} is now {name!r}, and so is direction{'s' if len(twins) > 1 else ''} "
+                      f"{', '.join(map(str, twins))}: two sliders with one name — rename one to tell them apart",
+                      "warn")
 
     def star(self, k: int, starred: bool = True) -> None:
         self._edit(k, "star", bool(starred))
@@ -757,7 +796,8 @@ class Explorer(anywidget.AnyWidget):
             sheet = grid_tile(frames.reshape(-1, *frames.shape[3:]), columns=5)  # rows: directions, cols: shifts
             proposal.preview = "data:image/png;base64," + base64.b64encode(
                 png_bytes(fit_cells(sheet, 48, *frames.shape[3:5]))).decode()
-            proposal.preview_note = f"rows: directions 0-{len(top) - 1}; columns: shifts {-r:g} … {r:+g}"
+            proposal.preview_note = (f"rows: directions 0-{len(top) - 1} of {len(bank)}; columns: shifts "
+                                     f"{-r:.3g} … {r:+.3g}")
         except Exception:  # noqa: BLE001 - a preview is a nicety; the proposal stands without it
             proposal.preview = ""
         self._proposals.append(proposal)
@@ -811,16 +851,30 @@ class Explorer(anywidget.AnyWidget):
         with self._bank_lock():
             if self.bank_path is not None:
                 self._picked_up(self.bank.refresh())
-            before, incoming = self.bank, p.bank.select(range(len(p.bank)))
+            before = self.bank
             kept = list(range(len(before))) if mode == "add" else self._kept()
-            new = before.select(kept).extend(incoming) if kept else incoming
+            staying = before.select(kept) if kept else None
+            # A direction the sliders keep is not added again: re-applying SeFa after naming its directions must
+            # not put unnamed copies beside the named ones.
+            dup = duplicates(p.bank, staying) if staying is not None else {}
+            fresh = [i for i in range(len(p.bank)) if i not in dup]
+            if staying is None:
+                new = p.bank.select(fresh)
+            else:
+                new = staying.extend(p.bank.select(fresh)) if fresh else staying.select(range(len(staying)))
             self._undo.append((before, f"{p.method} #{p.id} applied", p))
             self._set_bank(new)
         self._proposals.remove(p)
         self._publish_proposals()
         self._publish_undo()
-        kept_note = f", kept {len(kept)} of yours" if kept and mode == "replace" else ""
-        self._say(f"applied {p.method} #{p.id}: {len(incoming)} directions{kept_note} (undo reverts)", "ok")
+        notes = []
+        if dup:
+            named = sum(1 for j in set(dup.values()) if not AUTO_LABEL.match(staying.labels[j]))
+            notes.append(f"{len(dup)} already present, not added again" + (", kept your names" if named else ""))
+        if kept and mode == "replace":
+            notes.append(f"kept {len(kept)} of yours")
+        self._say(f"applied {p.method} #{p.id}: {len(fresh)} new direction{'' if len(fresh) == 1 else 's'}"
+                  f"{' (' + '; '.join(notes) + ')' if notes else ''}; undo reverts", "ok")
         return new
 
     def discard(self, proposal: int | None = None) -> None:
@@ -941,25 +995,37 @@ class Explorer(anywidget.AnyWidget):
         if not folder.is_dir():
             raise Refused(f"export file name {name!r}: the folder {folder} does not exist")
         self.export_name = name
-        self._say(f"exports will be saved as {Path(name).expanduser().resolve()}.<png|gif|mp4|gxb>", "ok")
+        self._say(f"exports will be saved as {Path(name).expanduser().resolve()}_<what>_<number>.<png|gif|mp4|gxb>"
+                  " (numbered: never overwritten)", "ok")
 
-    def _export_path(self, path: str | Path | None, suffix: str) -> Path:
-        p = Path(path if path is not None else self.export_name + suffix).expanduser()
-        if path is None and p.suffix != suffix:
-            p = p.with_name(p.name + suffix)
-        p = p.resolve()
+    def _export_path(self, path: str | Path | None, suffix: str, what: str = "") -> Path:
+        """``path`` as given, else ``<export name>_<what>_<NNN><suffix>`` with the first number not yet used: a
+        default export never overwrites an earlier one, and its name says what it shows."""
+        if path is not None:
+            p = Path(path).expanduser().resolve()
+        else:
+            base = Path(self.export_name).expanduser().resolve()
+            stem = base.name + (f"_{what}" if what else "")
+            n = 1
+            while (p := base.with_name(f"{stem}_{n:03d}{suffix}")).exists():
+                n += 1
         if not p.parent.exists():
             raise Refused(f"cannot save {p}: the folder {p.parent} does not exist")
         return p
 
-    def _exported(self, kind: str, path: Path, mime: str) -> Path:
+    def _direction_slug(self, k: int) -> str:
+        """Direction k in a file name: its index and its name, e.g. ``3-thickness``."""
+        slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", self.bank.labels[k]).strip("-.")[:40]
+        return f"{k}-{slug}" if slug else str(k)
+
+    def _exported(self, kind: str, path: Path, mime: str, about: str = "") -> Path:
         size = path.stat().st_size
         entry = {"kind": kind, "path": str(path), "name": path.name, "bytes": size, "mime": mime,
-                 "t": time.time()}
+                 "t": time.time(), "about": about}
         self.exports = ([entry] + [e for e in self.exports if e["path"] != str(path)])[:8]
         if size <= EXPORT_INLINE_BYTES:
             self.send({"type": "file", **entry}, buffers=[path.read_bytes()])
-        self._say(f"saved {kind}: {path}", "ok")
+        self._say(f"saved {kind}{' of ' + about if about else ''}: {path}", "ok")
         return path
 
     def _chosen(self, directions: list[int] | None) -> list[int]:
@@ -971,33 +1037,34 @@ class Explorer(anywidget.AnyWidget):
 
     def export_grid(self, path: str | Path | None = None, directions: list[int] | None = None) -> Path:
         """Traversal grid PNG of ``directions`` (default: the starred ones, else the first 8 shown)."""
-        path = self._export_path(path, ".png")
+        path = self._export_path(path, ".png", "grid")
         with self._lock:
             traversal_grid(self.generator, self.bank, self._chosen(directions), z=self.z[:3]).save(path)
         return self._exported("grid PNG", path, "image/png")
 
-    def _video(self, k: int | None, frames: int, size: int) -> list:
-        k = self.selected if k is None else self.bank._index(int(k))
+    def _video(self, k: int, frames: int, size: int) -> list:
         with self._lock:
             return traversal_video(self.generator, self.bank, self.z, k, frames, size)
 
     def export_gif(self, k: int | None = None, path: str | Path | None = None, frames: int = 24,
                    size: int = 256) -> Path:
         """Animated GIF of direction k (default: the selected one): -range -> +range -> back, samples together."""
-        path = self._export_path(path, ".gif")
+        k = self.selected if k is None else self.bank._index(int(k))
+        path = self._export_path(path, ".gif", self._direction_slug(k))
         save_gif(self._video(k, frames, size), path)
-        return self._exported("GIF", path, "image/gif")
+        return self._exported("GIF", path, "image/gif", f"direction {k} {self.bank.labels[k]!r}")
 
     def export_mp4(self, k: int | None = None, path: str | Path | None = None, frames: int = 48,
                    size: int = 256) -> Path:
         """H.264 MP4 of direction k's sweep (ffmpeg from the imageio-ffmpeg wheel)."""
-        path = self._export_path(path, ".mp4")
+        k = self.selected if k is None else self.bank._index(int(k))
+        path = self._export_path(path, ".mp4", self._direction_slug(k))
         save_mp4(self._video(k, frames, size), path)
-        return self._exported("MP4", path, "video/mp4")
+        return self._exported("MP4", path, "video/mp4", f"direction {k} {self.bank.labels[k]!r}")
 
     def export_bank(self, path: str | Path | None = None) -> Path:
         """Save the bank (labels, stars, notes included) somewhere else too."""
-        path = self._export_path(path, ".gxb")
+        path = self._export_path(path, ".gxb", "bank")
         self.bank.save(path)
         return self._exported("bank", path, "application/octet-stream")
 

@@ -53,8 +53,10 @@ def layer_range(value: Any, num_layers: int | None) -> str:
     "5-" or "0-99999999999" are refused, not read as something else."""
     text = "all" if value is None else str(value).strip()
     if not _LAYERS.fullmatch(text or "all"):
+        example = f"'0-1,{num_layers - 1}'" if num_layers and num_layers > 2 else "'0,1'"
         raise Refused(f"layer range {value!r} is not understood: use 'all', 'N', 'A-B' or a comma list such as "
-                      "'0-1,8'")
+                      f"{example}" + (f" (this generator has {num_layers} layers, 0..{num_layers - 1})"
+                                      if num_layers else ""))
     if text.lower() in ("", "all"):
         return "all"
     if not num_layers:
