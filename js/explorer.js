@@ -59,13 +59,123 @@ function render({ model, el }) {
   // ---------------------------------------------------------------- commands to Python
   let nextId = 0;
   const pending = new Map();
-  function cmd(name, args = {}, onError = null, button = null) {
+  const QUIET = new Set(["request_thumbnails", "request_suggestions", "select"]); // background asks: no message
+  // A command's message is shown next to the control that sent it (the button, the typed box, the focused row),
+  // so it is in view wherever the widget is scrolled; the status line under the widget keeps the last one too.
+  function cmd(name, args = {}, onError = null, button = null, anchor = null) {
+    const from = anchor || button || (root.contains(document.activeElement) ? document.activeElement : null);
+    if (dead) { showFlash({ kind: "error", text: deadText() }, from); return null; }
     const id = ++nextId;
     if (button) button.disabled = true; // no double runs from a double click
-    pending.set(id, (error) => { if (onError && error !== null) onError(error); if (button) button.disabled = false; });
+    pending.set(id, (error, said) => {
+      if (button && !dead) button.disabled = false;
+      if (!QUIET.has(name) || error !== null) showFlash(said || (error !== null ? { kind: "error", text: error } : null), from);
+      if (onError && error !== null) onError(error);
+    });
     model.send({ type: "cmd", id, name, args });
     return id;
   }
+
+  // ---------------------------------------------------------------- messages where the eye is
+  const flash = h("div", { class: "gx-flash", role: "status", "aria-live": "polite", hidden: true,
+    title: "click to close", onclick: () => { flash.hidden = true; } });
+  let flashTimer = null;
+  // The top of the window's part that shows the notebook: below Lab's toolbar or Notebook 7's header, which sit
+  // over the scrolled area (the nearest scrolling ancestor's top), else the window's top.
+  function visibleTop() {
+    let top = 0;
+    for (let node = root.parentElement; node && node !== document.body; node = node.parentElement) {
+      const style = getComputedStyle(node);
+      if (/auto|scroll/.test(style.overflowY) && node.scrollHeight > node.clientHeight) {
+        top = Math.max(top, node.getBoundingClientRect().top);
+      }
+    }
+    return top;
+  }
+  function showFlash(said, anchor) {
+    if (!said || !said.text) return;
+    flash.className = `gx-flash gx-${said.kind || "info"}`;
+    flash.textContent = said.text;
+    flash.hidden = false;
+    const r = root.getBoundingClientRect();
+    const a = anchor && anchor.isConnected && root.contains(anchor) ? anchor.getBoundingClientRect() : null;
+    const w = flash.offsetWidth, fh = flash.offsetHeight;
+    let top, left;
+    if (a && a.width) { // under the control, or over it when there is no room below in the window
+      top = a.bottom - r.top + 4;
+      if (a.bottom + 4 + fh > window.innerHeight && a.top - fh - 4 > visibleTop()) top = a.top - r.top - fh - 4;
+      left = a.left - r.left;
+    } else { // the top of the part of the widget that is in view
+      top = Math.max(0, Math.min(visibleTop() - r.top + 8, r.height - fh));
+      left = 8;
+    }
+    flash.style.top = `${Math.max(0, top)}px`;
+    flash.style.left = `${Math.max(0, Math.min(left, r.width - w))}px`;
+    clearTimeout(flashTimer);
+    flashTimer = setTimeout(() => { flash.hidden = true; }, said.kind === "error" || said.kind === "warn" ? 10000 : 5000);
+  }
+
+  // ---------------------------------------------------------------- the kernel is gone
+  // After a kernel restart the widget's comm is dead: nothing sent reaches Python. The widget manager marks the
+  // model (comm_live false, the view's node gets `jupyter-widgets-disconnected`); the kernel's status says
+  // restarting or dead. Then every control is disabled under a message, the last frame stays in view, and edits
+  // typed but not yet saved are listed so they can be copied, never silently lost.
+  let dead = false;
+  const deadBox = h("div", { class: "gx-dead", role: "alert", hidden: true });
+  const veil = h("div", { class: "gx-veil", hidden: true, title: "Disconnected from the kernel: re-run the cell" });
+  // The message follows the scroll so it is in view wherever the widget is (sticky positioning does not work
+  // inside notebook output areas, which are scroll containers of their own).
+  function placeDead() {
+    if (!dead) return;
+    const r = root.getBoundingClientRect();
+    const top = Math.max(0, Math.min(visibleTop() - r.top + 8, r.height - deadBox.offsetHeight));
+    deadBox.style.top = `${top}px`;
+  }
+  function deadText() {
+    return "The kernel restarted or stopped: this Explorer is no longer connected, and nothing done here reaches Python. Re-run the cell to get a live one.";
+  }
+  function unsavedEdits() {
+    const dirs = model.get("directions") || [];
+    const out = [];
+    for (const input of root.querySelectorAll(".gx-name-input")) {
+      const k = Number(input.closest(".gx-grow")?.dataset.k);
+      if (dirs[k] && input.value !== dirs[k].label) out.push(`name of direction ${k}: “${input.value}”`);
+    }
+    for (const t of root.querySelectorAll(".gx-notes")) {
+      const k = Number(t.closest(".gx-grow")?.dataset.k);
+      if (dirs[k] && t.value !== dirs[k].notes) out.push(`notes on direction ${k}: “${t.value}”`);
+    }
+    return out;
+  }
+  function markDead() {
+    if (dead) return;
+    dead = true;
+    const unsaved = unsavedEdits();
+    for (const c of root.querySelectorAll("input, button, select, textarea")) c.disabled = true;
+    main.inert = true;
+    status.inert = true;
+    root.classList.add("gx-disconnected");
+    deadBox.replaceChildren(h("b", {}, "Disconnected. "), deadText(),
+      unsaved.length ? h("div", {}, "Not saved (copy them before re-running): ", unsaved.join("; ")) : "");
+    deadBox.hidden = false;
+    veil.hidden = false;
+    flash.hidden = true;
+    status.className = "gx-status gx-error";
+    status.textContent = deadText();
+    document.addEventListener("scroll", placeDead, true);
+    window.addEventListener("resize", placeDead);
+    placeDead();
+  }
+  const isDisconnected = () => !!el.closest(".jupyter-widgets-disconnected");
+  const checkAlive = () => setTimeout(() => { if (isDisconnected()) markDead(); }, 0);
+  const classWatch = new MutationObserver(checkAlive);
+  for (let node = el; node && node !== document.body; node = node.parentElement) {
+    classWatch.observe(node, { attributes: true, attributeFilter: ["class"] });
+    if (node.classList.contains("jupyter-widgets") && node !== el) break;
+  }
+  const kernel = model.widget_manager?.kernel;
+  const onKernelStatus = (_, s) => { if (s === "restarting" || s === "autorestarting" || s === "dead") markDead(); };
+  if (kernel?.statusChanged?.connect) kernel.statusChanged.connect(onKernelStatus);
 
   // ---------------------------------------------------------------- the image
   const canvas = h("canvas", { class: "gx-live-canvas", "aria-label": "generated image" });
@@ -195,19 +305,29 @@ function render({ model, el }) {
   }
 
   const status = h("div", { class: "gx-status", role: "status", "aria-live": "polite" });
-  root.append(h("div", { class: "gx-main" }, view, panel), status);
+  const main = h("div", { class: "gx-main" }, view, panel);
+  root.append(main, status, flash, veil, deadBox);
 
+  let lastSaid = (model.get("status") || {}).t;
   function updateStatus() {
     const s = model.get("status") || {};
     status.className = `gx-status gx-${s.kind || "info"}`;
     status.textContent = s.text || "";
+    // Messages no click asked for (a run finished, another writer's edit) show in view too; a command's own
+    // message is shown beside its control when its reply comes.
+    if (s.t !== lastSaid && !pending.size && s.kind !== "info") showFlash(s, null);
+    lastSaid = s.t;
   }
 
   // A typed value: sent on Enter or when the field loses focus; a refused one goes back to the value in use.
-  function typed(input, command, argName, trait) {
+  function typed(input, command, argName, trait, shown = () => String(model.get(trait))) {
     const send = () => {
-      if (input.value === String(model.get(trait))) return;
-      cmd(command, { [argName]: input.value }, () => { input.value = String(model.get(trait)); });
+      if (input.value === shown()) return;
+      const value = input.value;
+      cmd(command, { [argName]: value }, (error) => {
+        input.value = shown();
+        showFlash({ kind: "error", text: `“${value}” not used: ${error}. It stays ${input.value}.` }, input);
+      }, null, input);
     };
     input.addEventListener("change", send);
     input._gxKey = (e) => { if (e.key === "Enter") { send(); return true; } return false; };
@@ -222,14 +342,21 @@ function render({ model, el }) {
     "set_seed", "seed", "seed");
   const samplesInput = typed(h("input", { class: "gx-num gx-samples", "aria-label": "samples",
     value: String(model.get("samples")) }), "set_samples", "samples", "samples");
+  // The range box shows the directions' own range, or their span when they differ (typing one replaces them all).
+  function rangeText() {
+    const rs = (model.get("directions") || []).map((d) => d.range);
+    if (!rs.length) return String(model.get("shift_range"));
+    const lo = Math.min(...rs), hi = Math.max(...rs);
+    return lo === hi ? String(lo) : `${fmt(lo)}–${fmt(hi)}`;
+  }
   const rangeInput = typed(h("input", { class: "gx-num gx-range", "aria-label": "slider range",
-    value: String(model.get("shift_range")) }), "set_range", "r", "shift_range");
+    value: rangeText() }), "set_range", "r", "shift_range", rangeText);
   const latentRow = h("div", { class: "gx-row-controls" },
     field("seed", seedInput, "Which latent samples are shown (0 to 2147483647)"),
     h("button", { class: "gx-btn gx-resample", title: "Draw new latents with a random seed", "aria-label": "new seed",
       onclick: () => cmd("resample") }, "new seed"),
     field("samples", samplesInput, `How many samples the image shows as a grid (1 to ${info.max_samples})`),
-    field("range ±", rangeInput, "Slider range for every direction, in latent units (above 0, at most 100)"),
+    field("range ±", rangeInput, "Slider range, in latent units (above 0, at most 100). Shows each direction's own range, or their span when they differ; a number typed here replaces them all"),
     h("button", { class: "gx-btn gx-reset", title: "Put every slider back to 0", onclick: () => cmd("reset") }, "reset"));
   const familyRow = h("div", { class: "gx-row-controls" });
   let truncInput = null;
@@ -245,6 +372,7 @@ function render({ model, el }) {
     familyRow.append(field("class", classInput, `Class index, 0 to ${info.classes - 1}`));
   }
   const sliderBox = h("div", { class: "gx-sliders", "aria-label": "direction sliders" });
+  const sliderHelp = h("div", { class: "gx-keys gx-slider-help" });
   const moreBox = h("div", { class: "gx-more" });
   const padDot = h("div", { class: "gx-pad-dot", style: "left:50%;top:50%" });
   const pad = h("div", { class: "gx-pad", tabindex: "0", title: "Drag, or focus and use the arrow keys, to move along two directions at once",
@@ -309,7 +437,7 @@ function render({ model, el }) {
 
   sections.explore.append(
     latentRow, info.truncation || info.classes ? familyRow : "",
-    h("div", { class: "gx-h" }, "Directions"), sliderBox, moreBox,
+    h("div", { class: "gx-h" }, "Directions"), sliderHelp, sliderBox, moreBox,
     h("div", { class: "gx-h" }, "2-D pad"),
     h("div", { class: "gx-pad-row" }, pad, h("div", { class: "gx-pad-axes" },
       field("→", padX, "Direction moved across"), field("↑", padY, "Direction moved up"))),
@@ -322,6 +450,7 @@ function render({ model, el }) {
   let dragging = -1;
 
   function queueShifts() {
+    if (dead) return;
     if (sendQueued) return;
     sendQueued = true;
     requestAnimationFrame(() => {
@@ -374,6 +503,9 @@ function render({ model, el }) {
       return h("div", { class: `gx-slider gx-slider-${k}` }, name, input, readout, score);
     });
     sliderBox.replaceChildren(...rows);
+    const SCORE_NAMES = { sefa: "SeFa eigenvalue", pca: "PCA explained variance", discovery: "Discover reconstructor accuracy" };
+    const kinds = [...new Set(visible.map(([, d]) => d.source))].filter((x) => SCORE_NAMES[x] && visible.some(([, d]) => d.source === x && d.score !== null && d.score !== undefined));
+    sliderHelp.textContent = `Beside each slider: its shift${kinds.length ? `, then its score (${kinds.map((x) => SCORE_NAMES[x]).join("; ")}: higher moves the image more)` : ""}. Click a name to label it.`;
     const total = dirs.length;
     const hidden = total - visible.length;
     moreBox.replaceChildren();
@@ -557,8 +689,11 @@ function render({ model, el }) {
       p.preview ? h("img", { src: p.preview, alt: `preview of proposal ${p.id}` }) : "",
       p.preview_note ? h("div", { class: "gx-keys" }, p.preview_note) : "",
       h("div", { class: "gx-row-controls" },
-        h("button", { class: "gx-btn gx-primary gx-apply", title: `Replace the sliders' directions with these; the ${keptCount()} you named, starred, annotated or hid stay`,
-          onclick: (e) => cmd("apply", { proposal: p.id, mode: "replace" }, null, e.currentTarget) }, `Apply (your ${keptCount()} stay)`),
+        h("button", { class: "gx-btn gx-primary gx-apply", title: keptCount()
+          ? `Replace the sliders' directions with these; the ${keptCount()} you named, starred, annotated or hid stay, and none is added twice`
+          : "Replace the sliders' directions with these (none of them is named, starred, annotated or hidden)",
+          onclick: (e) => cmd("apply", { proposal: p.id, mode: "replace" }, null, e.currentTarget) },
+          keptCount() ? `Apply (keeps your ${keptCount()})` : "Apply (replaces the sliders)"),
         h("button", { class: "gx-btn gx-add", title: "Add these directions after all current ones",
           onclick: (e) => cmd("apply", { proposal: p.id, mode: "add" }, null, e.currentTarget) }, "Add to current"),
         h("button", { class: "gx-btn gx-discard", title: "Forget this proposal; the sliders stay as they are",
@@ -818,8 +953,17 @@ function render({ model, el }) {
     const b = h("button", { class: `gx-btn ${cls}`, title, onclick: () => cmd(command, {}, null, b) }, text);
     return b;
   };
+  // Which direction the GIF and MP4 sweep: the selected one (a gallery row, or a slider's name).
+  const exportDir = h("div", { class: "gx-export-dir" });
+  function renderExportDir() {
+    const k = model.get("selected");
+    const d = (model.get("directions") || [])[k];
+    exportDir.replaceChildren("GIF and MP4 sweep ", h("b", {}, d ? `direction ${k}: ${d.label}` : `direction ${k}`),
+      h("span", { class: "gx-keys" }, " · choose another by clicking its name beside a slider or its row under Label"));
+  }
   sections.export.append(
-    h("div", { class: "gx-row-controls" }, field("file", nameInput, "File name without suffix, relative to the notebook's folder")),
+    h("div", { class: "gx-row-controls" }, field("file", nameInput, "Start of the file names; each export adds what it shows and a number, so none overwrites another (relative to the notebook's folder)")),
+    exportDir,
     h("div", { class: "gx-row-controls" },
       exportButton("gx-export-grid", "grid PNG", "Traversal grid of the starred directions (else the first 8)", "export_grid"),
       exportButton("gx-export-gif", "GIF", "Animated sweep of the selected direction", "export_gif"),
@@ -834,7 +978,7 @@ function render({ model, el }) {
       if (url && e.mime.startsWith("image/")) preview = h("img", { src: url, alt: e.name });
       else if (url && e.mime.startsWith("video/")) preview = h("video", { src: url, controls: true, loop: true, muted: true, autoplay: true });
       else if (e.kind === "bank") preview = h("div", { class: "gx-keys" }, `${model.get("directions").length} directions with names, stars and notes`);
-      return h("div", { class: "gx-export" }, h("div", {}, h("b", {}, e.kind), ` · ${(e.bytes / 1024).toFixed(1)} kB`,
+      return h("div", { class: "gx-export" }, h("div", {}, h("b", {}, e.kind), e.about ? ` of ${e.about}` : "", ` · ${(e.bytes / 1024).toFixed(1)} kB`,
         url ? [" · ", h("a", { href: url, download: e.name, class: "gx-download" }, "download")] : ""),
         h("div", { class: "gx-path", title: "absolute path on the kernel's machine" }, e.path), preview);
     }));
@@ -860,7 +1004,7 @@ function render({ model, el }) {
     } else if (msg.type === "reply") {
       const done = pending.get(msg.id);
       pending.delete(msg.id);
-      if (done) done(msg.ok ? null : msg.error);
+      if (done) done(msg.ok ? null : msg.error, msg.status || null);
     } else if (msg.type === "pong" && pings.has(msg.id)) {
       const [t0, resolve] = pings.get(msg.id);
       pings.delete(msg.id);
@@ -878,7 +1022,7 @@ function render({ model, el }) {
 
   const setIfIdle = (input, value) => { if (input && document.activeElement !== input) input.value = String(value); };
   const handlers = {
-    "change:directions": () => { renderSliders(); updateSliderValues(); renderGallery(); },
+    "change:directions": () => { renderSliders(); updateSliderValues(); renderGallery(); setIfIdle(rangeInput, rangeText()); renderExportDir(); },
     "change:shifts": updateSliderValues,
     "change:pad": updateSliderValues,
     "change:max_sliders": renderSliders,
@@ -889,11 +1033,12 @@ function render({ model, el }) {
     "change:exports": renderExports,
     "change:seed": () => { setIfIdle(seedInput, model.get("seed")); updateCaption(); },
     "change:samples": () => { setIfIdle(samplesInput, model.get("samples")); updateCaption(); },
-    "change:shift_range": () => setIfIdle(rangeInput, model.get("shift_range")),
+    "change:shift_range": () => setIfIdle(rangeInput, rangeText()),
     "change:truncation": () => setIfIdle(truncInput, model.get("truncation")),
     "change:class_index": () => setIfIdle(classInput, model.get("class_index")),
     "change:export_name": () => setIfIdle(nameInput, model.get("export_name")),
     "change:selected": () => {
+      renderExportDir();
       const k = model.get("selected");
       for (const [i, row] of rowEls) {
         row.classList.toggle("gx-current", i === k);
@@ -907,6 +1052,8 @@ function render({ model, el }) {
   };
   for (const [event, fn] of Object.entries(handlers)) model.on(event, fn);
   model.on("msg:custom", onMessage);
+  model.on("comm_live_update", checkAlive);
+  model.on("destroy", markDead);
 
   updateCaption();
   updateStatus();
@@ -915,6 +1062,7 @@ function render({ model, el }) {
   updateRun();
   renderProposals();
   renderExports();
+  renderExportDir();
   renderReal();
   drawSnapshot();
   model.send({ type: "ready" }); // ask for the current frame (a new view, or a re-opened notebook)
@@ -922,6 +1070,13 @@ function render({ model, el }) {
   return () => {
     for (const [event, fn] of Object.entries(handlers)) model.off(event, fn);
     model.off("msg:custom", onMessage);
+    model.off("comm_live_update", checkAlive);
+    model.off("destroy", markDead);
+    classWatch.disconnect();
+    if (kernel?.statusChanged?.disconnect) kernel.statusChanged.disconnect(onKernelStatus);
+    clearTimeout(flashTimer);
+    document.removeEventListener("scroll", placeDead, true);
+    window.removeEventListener("resize", placeDead);
     window.removeEventListener("keydown", onKey, true);
     if (observer) observer.disconnect();
     resizer.disconnect();

@@ -42,6 +42,10 @@ NOTEBOOKS = {
                        "G = gx.Generator(StyleGAN2Generator(resolution=1024), name='stylegan2-1024')\n"
                        "ex = gx.Explorer(G, bank=gx.sefa(G, k=4))\nex", READY],
 }
+for _name in ("restart-lab", "restart-nb7", *(f"msg-{w}" for w in ("lab-1400x900", "lab-1100x800",
+                                                                  "notebook7-1280x800", "notebook7-820x800"))):
+    NOTEBOOKS[f"{_name}.ipynb"] = ["import ganexplorer as gx\n"
+                                   f"ex = gx.Explorer('mnist', bank_path='{_name}.gxb', samples=2)\nex", READY]
 WINDOWS = {"lab-1400x900": (1400, 900, False), "lab-notebook-800": (1100, 900, False),
            "notebook7-1280x800": (1280, 800, True)}
 
@@ -186,9 +190,9 @@ def test_sefa_proposes_and_apply_keeps_the_named_direction(page, lab):
     page.locator(".gx-apply").click()
     page.wait_for_selector(".gx-status:has-text('applied SeFa')", timeout=30000)
     bank = DirectionBank.load(lab[2] / "bank.gxb")
-    assert bank.labels[0] == "thickness" and len(bank) == 6
+    assert bank.labels[0] == "thickness" and len(bank) == 5  # SeFa's direction 0 is "thickness": not added twice
     page.locator(".gx-tab-explore").click()
-    assert page.locator(".gx-slider").count() == 6
+    assert page.locator(".gx-slider").count() == 5
     page.locator(".gx-tab-find").click()
     page.locator(".gx-undo").click()
     page.wait_for_selector(".gx-status:has-text('undone')", timeout=30000)
@@ -375,3 +379,102 @@ def test_mask_preview_finds_the_known_background_direction(browser, lab):
             time.sleep(0.5)
     assert not page.gx_errors
     shutdown(page)
+
+
+SCROLL_BY = """(below) => {  // scroll the notebook so that the widget's top is `below` px above the window
+  const root = document.querySelector('.gx-root');
+  let node = root.parentElement;
+  while (node && !(node.scrollHeight > node.clientHeight && /auto|scroll/.test(getComputedStyle(node).overflowY)))
+    node = node.parentElement;
+  (node || document.scrollingElement).scrollBy(0, root.getBoundingClientRect().top + below);
+}"""
+ENABLED = """() => [...document.querySelectorAll('.gx-root input, .gx-root button, .gx-root select, .gx-root textarea')]
+  .filter((c) => !c.disabled && c.type !== 'file').map((c) => c.className || c.tagName)"""
+
+
+@pytest.mark.parametrize("classic", [False, True], ids=["lab", "nb7"])
+def test_a_restarted_kernel_is_said_and_nothing_typed_after_it_is_kept(browser, lab, classic):
+    """Issue 27 point 1: after a restart a slider moved, a typed name showed but never reached the .gxb, and
+    buttons greyed out for good, all without a word."""
+    from ganexplorer import DirectionBank
+
+    name = "restart-nb7" if classic else "restart-lab"
+    page = open_notebook(browser, lab, f"{name}.ipynb", (1280, 800) if classic else (1400, 900), classic)
+    bank_file = lab[2] / f"{name}.gxb"
+    page.locator(".gx-tab-label").click()
+    page.locator(".gx-grow-1 .gx-name-input").fill("typed, not saved")  # no Enter: not sent yet
+    frame = page.evaluate(PIXELS)
+    page.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.restart()")
+    page.wait_for_selector(".gx-dead:not([hidden])", timeout=60000)
+    banner = page.locator(".gx-dead").inner_text()
+    assert "kernel restarted" in banner and "Re-run the cell" in banner and "typed, not saved" in banner, banner
+    assert page.evaluate(IN_VIEW, ".gx-dead")["seen"]  # in view
+    assert page.evaluate(ENABLED) == []  # every control refuses
+    name_box = page.locator(".gx-grow-2 .gx-name-input")
+    name_box.click(force=True)
+    page.keyboard.type("after restart")
+    page.keyboard.press("Enter")
+    assert name_box.input_value() == "sefa 2"
+    page.locator(".gx-tab-explore").click(force=True)
+    slider = page.locator(".gx-slider-0 input[type=range]")
+    slider.focus()
+    for _ in range(5):
+        page.keyboard.press("ArrowRight")
+    assert slider.input_value() == "0" and page.locator(".gx-slider-0 .gx-readout").inner_text() == "0.00"
+    time.sleep(1.0)
+    assert page.evaluate(PIXELS)["sum"] == frame["sum"]  # the last frame stays
+    labels = DirectionBank.load(bank_file).labels
+    assert labels[1] == "sefa 1" and labels[2] == "sefa 2"  # nothing after the restart reached the bank
+    page.evaluate(SCROLL_BY, 150)  # the widget's top scrolled out of the window: the message is still in view
+    time.sleep(0.5)
+    assert page.evaluate("() => document.querySelector('.gx-root').getBoundingClientRect().top") < -50
+    b = page.evaluate(IN_VIEW, ".gx-dead")
+    assert 0 <= b["top"] and b["bottom"] <= b["h"] and b["seen"], b
+    assert "kernel restarted" in page.locator(".gx-status").inner_text()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"kernel-restarted-{'nb7' if classic else 'lab'}.png"))
+    shutdown(page, classic)
+
+
+IN_VIEW = """(sel) => { const el = document.querySelector(sel); if (!el || el.hidden) return null;
+  const b = el.getBoundingClientRect();
+  // seen: what the window shows at the element's corners and centre is the element (no toolbar over it)
+  const pts = [[b.left + 3, b.top + 3], [b.right - 3, b.top + 3], [b.left + 3, b.bottom - 3],
+               [b.right - 3, b.bottom - 3], [(b.left + b.right) / 2, (b.top + b.bottom) / 2]];
+  const seen = pts.every(([x, y]) => {
+    const hit = document.elementFromPoint(x, y); return !!hit && el.contains(hit); });
+  return {top: b.top, bottom: b.bottom, left: b.left, right: b.right, w: innerWidth, h: innerHeight, seen,
+          text: el.innerText}; }"""
+MESSAGE_WINDOWS = {"lab-1400x900": (1400, 900, False), "lab-1100x800": (1100, 800, False),
+                   "notebook7-1280x800": (1280, 800, True), "notebook7-820x800": (820, 800, True)}
+
+
+def in_view(page, text):
+    page.wait_for_function("(t) => { const f = document.querySelector('.gx-flash'); "
+                           "return f && !f.hidden && f.innerText.includes(t); }", arg=text, timeout=60000)
+    b = page.evaluate(IN_VIEW, ".gx-flash")
+    assert 0 <= b["top"] and b["bottom"] <= b["h"] and 0 <= b["left"] and b["right"] <= b["w"] and b["seen"], b
+    return b["text"]
+
+
+@pytest.mark.parametrize("window", list(MESSAGE_WINDOWS))
+def test_messages_show_in_view_beside_the_control(browser, lab, window):
+    """Issue 27 point 3: the status line sat 44-271 px below the window; a refused seed looked silently reset."""
+    width, height, classic = MESSAGE_WINDOWS[window]
+    page = open_notebook(browser, lab, f"msg-{window}.ipynb", (width, height), classic)
+    seed = page.locator(".gx-seed")
+    seed.fill("abc")
+    seed.press("Enter")
+    text = in_view(page, "seed must be a whole number")
+    assert "abc" in text and "stays 0" in text, text
+    page.wait_for_function("() => document.querySelector('.gx-seed').value === '0'")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"message-seed-{window}.png"))
+    page.locator(".gx-tab-find").click()
+    page.locator(".gx-sefa").click()
+    in_view(page, "SeFa: 10 directions proposed")
+    page.locator(".gx-apply").click()
+    in_view(page, "applied SeFa")
+    page.screenshot(path=str(SHOTS / f"message-apply-{window}.png"))
+    assert not page.gx_errors
+    shutdown(page, classic)
