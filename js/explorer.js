@@ -496,8 +496,12 @@ function render({ model, el }) {
       input.addEventListener("focus", () => { dragging = k; });
       input.addEventListener("blur", () => { dragging = -1; });
       sliderInputs.set(k, [input, readout]);
-      const name = h("span", { class: `gx-slider-name${d.named ? " gx-named" : ""}`, title: `#${k} ${d.label} — open in the gallery`,
-        onclick: () => { cmd("select", { k }); showTab("label"); } }, `${d.starred ? "★ " : ""}${d.label}`);
+      // A click selects the direction (what GIF/MP4 export and the gallery's current row are); a double click
+      // opens it in the gallery to name it.
+      const name = h("span", { class: `gx-slider-name${d.named ? " gx-named" : ""}${model.get("selected") === k ? " gx-selected" : ""}`,
+        title: `#${k} ${d.label} — click to select it (Export sweeps it), double-click to name it under Label`,
+        onclick: (e) => { cmd("select", { k }); showFlash({ kind: "info", text: `selected direction ${k}: ${d.label} · double-click to name it` }, e.currentTarget); },
+        ondblclick: () => { cmd("select", { k }); showTab("label"); } }, `${d.starred ? "★ " : ""}${d.label}`);
       const score = h("span", { class: "gx-score", title: "score: eigenvalue (SeFa), explained variance (PCA) or reconstructor accuracy (Discover)" },
         d.score === null || d.score === undefined ? "" : fmt(d.score));
       return h("div", { class: `gx-slider gx-slider-${k}` }, name, input, readout, score);
@@ -589,6 +593,7 @@ function render({ model, el }) {
     list: presetsId });
   const presets = h("datalist", { id: presetsId }, ...info.layer_presets.map((p) => h("option", { value: p })));
   const stepsInput = h("input", { class: "gx-num gx-steps", "aria-label": "training steps", value: "1000" });
+  const lrInput = h("input", { class: "gx-num gx-lr", "aria-label": "learning rate", value: String(info.discover_lr ?? 0.001) });
   const deformatorSelect = h("select", { class: "gx-deformator", "aria-label": "direction constraint" },
     ...info.deformators.map((d) => h("option", { value: d }, DEFORMATOR_NAMES[d] || d)));
   const kept = (v) => (v === "" ? null : v);
@@ -600,7 +605,7 @@ function render({ model, el }) {
   const runDiscover = h("button", { class: "gx-btn gx-primary gx-discover", title: "Train directions A and a reconstructor R (Voynov & Babenko); runs in the background",
     onclick: () => {
       setRunText("starting…", "");
-      cmd("discover", { steps: stepsInput.value, k: kept(kInput.value), deformator: deformatorSelect.value },
+      cmd("discover", { steps: stepsInput.value, k: kept(kInput.value), deformator: deformatorSelect.value, lr: lrInput.value },
         () => { progressBox.hidden = !model.get("run").state || model.get("run").state === "idle"; updateRun(); });
     } }, "Start training");
   const cancelBtn = h("button", { class: "gx-btn gx-danger gx-cancel", title: "Stop training; its directions so far become a proposal marked incomplete",
@@ -611,8 +616,7 @@ function render({ model, el }) {
   curve.setAttribute("class", "gx-curve");
   curve.setAttribute("viewBox", "0 0 300 90");
   curve.setAttribute("preserveAspectRatio", "none");
-  const legend = h("div", { class: "gx-keys gx-legend" }, h("span", { style: "color:#1976d2" }, "━ reconstructor accuracy (0–1)"),
-    "  ", h("span", { style: "color:#ef6c00" }, "━ shift error (scaled)"), "  ", h("span", { style: "color:#999" }, "┅ chance"));
+  const legend = h("div", { class: "gx-keys gx-legend" });
   const progressBox = h("div", { class: "gx-progress", hidden: true }, progressBar, runText, curve, legend);
   const hint = h("div", { class: "gx-hint", hidden: true });
   const proposalsBox = h("div", { class: "gx-proposals" });
@@ -626,6 +630,7 @@ function render({ model, el }) {
     h("div", { class: "gx-method" }, h("div", { class: "gx-method-title" }, "PCA ", h("small", {}, "GANSpace, seconds")), h("div", { class: "gx-row-controls" }, runPca)),
     h("div", { class: "gx-method" }, h("div", { class: "gx-method-title" }, "Discover ", h("small", {}, "latent discovery training, minutes")),
       h("div", { class: "gx-row-controls" }, field("steps", stepsInput, `Training steps (1 to ${info.max_steps}); 1000 is a short run, the paper uses 100000`),
+        field("learning rate", lrInput, "Adam's step size (above 0, at most 1). 1e-3 reaches about 0.8 accuracy in 1000 steps on MNIST; 1e-4 is safer for long runs but barely moves in a short one"),
         field("directions", deformatorSelect, "How the direction matrix A is constrained")),
       h("div", { class: "gx-row-controls" }, runDiscover, cancelBtn), progressBox, hint),
     h("div", { class: "gx-h" }, "Proposals"),
@@ -638,12 +643,23 @@ function render({ model, el }) {
     runText.textContent = text;
   }
 
+  // The accuracy axis spans what the run shows (and chance, 1/K, drawn dashed), not 0–1: early accuracies near
+  // chance would otherwise be a flat line at the bottom.
   function drawCurve(history, chance) {
     const W = 300, H = 90;
     curve.replaceChildren();
+    legend.replaceChildren();
     if (!history || !history.length) return;
     const maxStep = history[history.length - 1][0] || 1;
     const maxErr = Math.max(...history.map((p) => p[2]), 1e-6);
+    const accs = history.map((p) => p[1]).concat(chance ? [chance] : []);
+    let lo = Math.min(...accs), hi = Math.max(...accs);
+    const pad = Math.max((hi - lo) * 0.08, 0.01);
+    lo = Math.max(0, lo - pad); hi = Math.min(1, hi + pad);
+    const y = (a) => H - ((a - lo) / (hi - lo || 1)) * H;
+    legend.append(h("span", { style: "color:#1976d2" }, `━ reconstructor accuracy (axis ${fmt(lo, 2)}–${fmt(hi, 2)})`),
+      "  ", h("span", { style: "color:#ef6c00" }, `━ shift error (axis 0–${fmt(maxErr, 2)})`), "  ",
+      chance ? h("span", { style: "color:#777" }, `┅ chance ${fmt(chance, 2)} (1/K)`) : "");
     const line = (pts, color, dash) => {
       const el = document.createElementNS("http://www.w3.org/2000/svg", "polyline");
       el.setAttribute("points", pts.map(([x, y]) => `${x.toFixed(1)},${y.toFixed(1)}`).join(" "));
@@ -654,9 +670,9 @@ function render({ model, el }) {
       if (dash) el.setAttribute("stroke-dasharray", "4 3");
       curve.append(el);
     };
-    line(history.map(([s, a]) => [(s / maxStep) * W, H - a * H]), "#1976d2");
+    line(history.map(([s, a]) => [(s / maxStep) * W, y(a)]), "#1976d2");
     line(history.map(([s, , e]) => [(s / maxStep) * W, H - (e / maxErr) * H * 0.95]), "#ef6c00");
-    if (chance) line([[0, H - chance * H], [W, H - chance * H]], "#999", true);
+    if (chance) line([[0, y(chance)], [W, y(chance)]], "#777", true);
   }
 
   function updateRun() {
@@ -673,7 +689,10 @@ function render({ model, el }) {
     const acc = run.accuracy === undefined ? "" : ` · accuracy ${fmt(run.accuracy)} (chance ${fmt(run.chance)}) · shift error ${fmt(run.shift_error)}`;
     const words = { starting: "starting…", running: "training", cancelling: "cancelling…", done: "done",
       cancelled: "cancelled", failed: "failed" };
-    let text = `${words[run.state] || run.state}: step ${run.step || 0}/${run.total}${acc}`;
+    const secs = (t) => (t >= 90 ? `${Math.floor(t / 60)} min ${Math.round(t % 60)} s` : `${Math.round(t)} s`);
+    const clock = run.elapsed ? ` · ${secs(run.elapsed)} elapsed${busy && run.eta !== null && run.eta !== undefined ? `, about ${secs(run.eta)} left` : ""}` : "";
+    const rate = run.lr ? ` · learning rate ${fmt(run.lr)}` : "";
+    let text = `${words[run.state] || run.state}: step ${run.step || 0}/${run.total}${clock}${acc}${rate}`;
     if (run.state === "failed") text = `failed: ${run.message}`;
     if (run.state === "done" || run.state === "cancelled") text += ` → proposal #${run.proposal}`;
     setRunText(text, `gx-run-${run.state}`);
@@ -750,7 +769,7 @@ function render({ model, el }) {
     const t = thumbs.get(k);
     const thumbBox = h("div", { class: "gx-thumbs" });
     if (t) fillThumb(thumbBox, t); else thumbBox.append(h("div", { class: "gx-thumb-empty" }));
-    const notes = h("textarea", { class: "gx-notes", "aria-label": `notes on direction ${k}`, placeholder: "notes", hidden: model.get("selected") !== k || undefined },);
+    const notes = h("textarea", { class: "gx-notes", "aria-label": `notes on direction ${k}`, placeholder: "notes", hidden: (model.get("selected") !== k && !d.notes) || undefined });
     notes.value = d.notes;
     notes.addEventListener("change", () => cmd("note", { k, text: notes.value }));
     notes._gxKey = (e) => { if (e.key === "Escape") rowEls.get(k)?.focus(); return true; };
@@ -1040,10 +1059,11 @@ function render({ model, el }) {
     "change:selected": () => {
       renderExportDir();
       const k = model.get("selected");
+      for (const [i, [input]] of sliderInputs) input.closest(".gx-slider")?.querySelector(".gx-slider-name")?.classList.toggle("gx-selected", i === k);
       for (const [i, row] of rowEls) {
         row.classList.toggle("gx-current", i === k);
         const notes = row.querySelector(".gx-notes");
-        if (notes && document.activeElement !== notes) notes.hidden = i !== k;
+        if (notes && document.activeElement !== notes) notes.hidden = i !== k && !notes.value;
       }
     },
     "change:snapshot": drawSnapshot,
