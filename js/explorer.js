@@ -115,6 +115,22 @@ function render({ model, el }) {
     flashTimer = setTimeout(() => { flash.hidden = true; }, said.kind === "error" || said.kind === "warn" ? 10000 : 5000);
   }
 
+  // ---------------------------------------------------------------- click an image to enlarge it
+  const zoomImg = h("img", { alt: "enlarged" });
+  const zoomBox = h("div", { class: "gx-zoom", hidden: true, role: "dialog", "aria-label": "enlarged image",
+    title: "click or press Escape to close", onclick: () => { zoomBox.hidden = true; } }, zoomImg);
+  zoomBox._gxKey = (e) => { if (e.key === "Escape") { zoomBox.hidden = true; return true; } return false; };
+  root.addEventListener("click", (e) => {
+    const img = e.target.closest?.(".gx-thumbs img, .gx-proposal img, .gx-mask-box img, .gx-real-item img, .gx-export img");
+    if (!img || dead) return;
+    zoomImg.src = img.src;
+    zoomBox.hidden = false;
+    const r = root.getBoundingClientRect();
+    zoomBox.style.top = `${Math.max(0, visibleTop() - r.top)}px`;
+    zoomBox.tabIndex = -1;
+    zoomBox.focus();
+  });
+
   // ---------------------------------------------------------------- the kernel is gone
   // After a kernel restart the widget's comm is dead: nothing sent reaches Python. The widget manager marks the
   // model (comm_live false, the view's node gets `jupyter-widgets-disconnected`); the kernel's status says
@@ -207,7 +223,9 @@ function render({ model, el }) {
     const width = Math.max(120, wrap.clientWidth);
     // Beside the panel the image may be tall; with the panel under it, it leaves room to see the sliders too.
     const stacked = panel.offsetTop > view.offsetTop + 20;
-    const maxHeight = Math.max(200, Math.min(window.innerHeight * (stacked ? 0.4 : 0.72), 720));
+    const large = model.get("size") === "large"; // class mode: the image as large as the window allows
+    const maxHeight = Math.max(200, large ? window.innerHeight * (stacked ? 0.6 : 0.85)
+      : Math.min(window.innerHeight * (stacked ? 0.4 : 0.72), 720));
     const [c, scale] = bestColumns(n, tw, th, gap, width, maxHeight);
     const rows = Math.ceil(n / c);
     const w = c * tw + (c - 1) * gap;
@@ -306,7 +324,11 @@ function render({ model, el }) {
 
   const status = h("div", { class: "gx-status", role: "status", "aria-live": "polite" });
   const main = h("div", { class: "gx-main" }, view, panel);
-  root.append(main, status, flash, veil, deadBox);
+  root.append(main, status, flash, zoomBox, veil, deadBox);
+  function applySize() {
+    root.classList.toggle("gx-large", model.get("size") === "large");
+    layout();
+  }
 
   let lastSaid = (model.get("status") || {}).t;
   function updateStatus() {
@@ -373,6 +395,20 @@ function render({ model, el }) {
   }
   const sliderBox = h("div", { class: "gx-sliders", "aria-label": "direction sliders" });
   const sliderHelp = h("div", { class: "gx-keys gx-slider-help" });
+  // Play: the selected direction swept back and forth in the live image (Python's play(k) / stop()).
+  const playBtn = h("button", { class: "gx-btn gx-play", onclick: () => {
+    if (model.get("playing") >= 0) cmd("stop", {}, null, playBtn); else cmd("play", { k: model.get("selected") }, null, playBtn);
+  } });
+  function renderPlay() {
+    const p = model.get("playing");
+    const k = p >= 0 ? p : model.get("selected");
+    const d = (model.get("directions") || [])[k];
+    const what = d ? `${k}: ${d.label}` : String(k);
+    playBtn.textContent = p >= 0 ? `■ stop (${what})` : `▶ play ${what}`;
+    playBtn.title = p >= 0 ? "Stop the sweep; the slider goes back to where it was"
+      : "Sweep the selected direction back and forth in the image (click a slider's name to select another)";
+    playBtn.setAttribute("aria-pressed", String(p >= 0));
+  }
   const moreBox = h("div", { class: "gx-more" });
   const padDot = h("div", { class: "gx-pad-dot", style: "left:50%;top:50%" });
   const pad = h("div", { class: "gx-pad", tabindex: "0", title: "Drag, or focus and use the arrow keys, to move along two directions at once",
@@ -437,7 +473,7 @@ function render({ model, el }) {
 
   sections.explore.append(
     latentRow, info.truncation || info.classes ? familyRow : "",
-    h("div", { class: "gx-h" }, "Directions"), sliderHelp, sliderBox, moreBox,
+    h("div", { class: "gx-h" }, "Directions"), h("div", { class: "gx-row-controls gx-play-row" }, playBtn, sliderHelp), sliderBox, moreBox,
     h("div", { class: "gx-h" }, "2-D pad"),
     h("div", { class: "gx-pad-row" }, pad, h("div", { class: "gx-pad-axes" },
       field("→", padX, "Direction moved across"), field("↑", padY, "Direction moved up"))),
@@ -1041,7 +1077,7 @@ function render({ model, el }) {
 
   const setIfIdle = (input, value) => { if (input && document.activeElement !== input) input.value = String(value); };
   const handlers = {
-    "change:directions": () => { renderSliders(); updateSliderValues(); renderGallery(); setIfIdle(rangeInput, rangeText()); renderExportDir(); },
+    "change:directions": () => { renderSliders(); updateSliderValues(); renderGallery(); setIfIdle(rangeInput, rangeText()); renderExportDir(); renderPlay(); },
     "change:shifts": updateSliderValues,
     "change:pad": updateSliderValues,
     "change:max_sliders": renderSliders,
@@ -1056,8 +1092,11 @@ function render({ model, el }) {
     "change:truncation": () => setIfIdle(truncInput, model.get("truncation")),
     "change:class_index": () => setIfIdle(classInput, model.get("class_index")),
     "change:export_name": () => setIfIdle(nameInput, model.get("export_name")),
+    "change:playing": renderPlay,
+    "change:size": applySize,
     "change:selected": () => {
       renderExportDir();
+      renderPlay();
       const k = model.get("selected");
       for (const [i, [input]] of sliderInputs) input.closest(".gx-slider")?.querySelector(".gx-slider-name")?.classList.toggle("gx-selected", i === k);
       for (const [i, row] of rowEls) {
@@ -1083,6 +1122,8 @@ function render({ model, el }) {
   renderProposals();
   renderExports();
   renderExportDir();
+  renderPlay();
+  applySize();
   renderReal();
   drawSnapshot();
   model.send({ type: "ready" }); // ask for the current frame (a new view, or a re-opened notebook)

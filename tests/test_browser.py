@@ -214,14 +214,42 @@ def test_dragging_on_the_pad_moves_the_image(page):
 
 
 def test_export_shows_the_path_a_link_and_a_preview(page, lab):
+    page.locator(".gx-tab-explore").click()
+    page.locator(".gx-slider-3 .gx-slider-name").click()  # selects direction 3, stays on Explore
+    page.wait_for_selector(".gx-flash:has-text('selected direction 3')", timeout=30000)
+    assert page.locator(".gx-section-explore").is_visible()
     page.locator(".gx-tab-export").click()
+    assert "direction 3: sefa 3" in page.locator(".gx-export-dir").inner_text()
     page.locator(".gx-export-gif").click()
     page.wait_for_selector(".gx-export img", timeout=60000)
     path = page.locator(".gx-export .gx-path").first.inner_text()
-    assert Path(path).is_absolute() and Path(path).exists() and path.endswith(".gif")
+    assert Path(path).is_absolute() and Path(path).exists() and path.endswith("_3-sefa-3_001.gif"), path
+    assert "of direction 3 'sefa 3'" in page.locator(".gx-export").first.inner_text()
+    page.locator(".gx-export-gif").click()  # again: a second file, the first is kept
+    page.wait_for_selector(".gx-export .gx-path:has-text('_3-sefa-3_002.gif')", timeout=60000)
+    assert Path(path).exists()
     assert page.locator(".gx-export a.gx-download").first.get_attribute("href").startswith("blob:")
     page.locator(".gx-export-mp4").click()
     page.wait_for_selector(".gx-export video", timeout=60000)
+
+
+def test_play_sweeps_the_selected_direction_in_the_image(page):
+    page.locator(".gx-tab-explore").click()
+    play = page.locator(".gx-play")
+    assert play.inner_text().startswith("▶ play")
+    before = page.evaluate(PIXELS)
+    play.click()
+    page.wait_for_selector(".gx-play[aria-pressed=true]", timeout=30000)
+    sums = set()
+    for _ in range(12):
+        time.sleep(0.25)
+        sums.add(page.evaluate(PIXELS)["sum"])
+    assert len(sums) >= 4 and page.evaluate(PIXELS)["seq"] > before["seq"] + 8  # the image moves by itself
+    play.click()
+    page.wait_for_selector(".gx-play[aria-pressed=false]", timeout=30000)
+    time.sleep(1.0)
+    k = int(page.locator(".gx-play").inner_text().split()[2].rstrip(":"))
+    assert page.locator(f".gx-slider-{k} .gx-readout").inner_text() == "0.00"  # back where it was
 
 
 def test_a_drawn_digit_joins_the_samples_and_the_sliders_move_it(page):

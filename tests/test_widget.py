@@ -754,3 +754,47 @@ def test_discover_takes_a_learning_rate_and_reports_elapsed_time_and_eta(mnist, 
         command(ex, "discover", steps=20, k=4, lr=bad)
         assert ex.status["kind"] == "error" and "learning rate" in ex.status["text"]
     assert rates == [1e-3, 3e-3]  # nothing started with a refused rate
+
+
+def test_play_sweeps_the_direction_back_and_forth_and_stop_puts_it_back(mnist, sent):
+    """Issue 27 deliverable 2: play a direction (an animated sweep in the live image), like StyleGAN3's viewer."""
+    ex = Explorer(mnist)
+    ex.set_shift(2, 0.5)
+    ex.select(2)
+    seen = []
+    ex.observe(lambda change: seen.append(change["new"][2]), "shifts")
+    frames_before = sum(m["type"] == "frame" for m, _ in sent)
+    command(ex, "play", period=0.4)
+    assert ex.playing == 2 and "playing direction 2" in ex.status["text"]
+    assert wait_for(lambda: min(seen, default=0) < -2.5 and max(seen, default=0) > 2.5, timeout=20)
+    ex.set_shift(0, 1.0)  # the other sliders keep working while it plays
+    command(ex, "stop")
+    assert ex.playing == -1 and ex.shifts[2] == 0.5 and ex.shifts[0] == 1.0
+    assert all(-3.0 <= v <= 3.0 for v in seen)
+    assert sum(m["type"] == "frame" for m, _ in sent) - frames_before >= 6  # each step of the sweep is a frame
+    ex.play(3, period=0.2, loops=2).join(10)  # a fixed number of sweeps ends by itself
+    assert ex.playing == -1 and ex.shifts[3] == 0.0
+    command(ex, "play", k=1, period="0")
+    assert ex.status["kind"] == "error" and "period" in ex.status["text"] and ex.playing == -1
+    ex.play(4, period=5)
+    ex.run_sefa(k=3, apply=True)  # the sliders' directions change: the playing stops
+    assert ex.playing == -1 and ex.shifts == [0.0] * 3
+
+
+def test_class_mode_sends_larger_thumbnails_and_previews_of_more_directions(mnist, sent):
+    """Issue 27 point 6: 32 px thumbnail cells and previews of only 4 directions could not be seen on a projector."""
+    ex = Explorer(mnist)
+    ex.request_thumbnails([0])
+    small = Image.open(io.BytesIO([b for m, b in sent if m["type"] == "thumbs"][-1][0]))
+    ex.run_sefa(k=12)
+    preview = Image.open(io.BytesIO(base64.b64decode(ex.proposals[-1]["preview"].split(",", 1)[1])))
+    assert preview.height > 8 * 32 and "directions 0-9 of 12" in ex.proposals[-1]["preview_note"]
+    command(ex, "present")
+    assert ex.size == "large" and sent[-2][0] == {"type": "thumbs-stale"}
+    ex.request_thumbnails([0])
+    large = Image.open(io.BytesIO([b for m, b in sent if m["type"] == "thumbs"][-1][0]))
+    assert large.width >= 4 * small.width and large.width >= 5 * 160  # cells of 160 px, 5 shifts
+    ex.present(False)
+    assert ex.size == "normal"
+    with pytest.raises(ValueError, match="size"):
+        Explorer(mnist, size="huge")

@@ -46,6 +46,9 @@ MASK_STEPS = 5  # traversal frames of a mask preview, from the sample to the shi
 MAX_MASK_SAMPLES = 16
 EXPORT_INLINE_BYTES = 20 << 20  # exports up to this size also go to the browser (download link, preview)
 DUPLICATE_COSINE = 0.999  # |cosine| above this (same layers): a proposal's direction is one the sliders already have
+SIZES = ("normal", "large")
+THUMB_CELL = {"normal": 56, "large": 160}  # px per thumbnail cell (small images are zoomed by whole factors)
+PREVIEW_ROWS = 10  # directions in a proposal's preview (4 for images larger than 128 px: they take long to render)
 DISCOVER_LR = 1e-3  # the Discover panel's learning rate: the project's results use it (1e-4 barely moves in 1000 steps)
 
 
@@ -156,16 +159,20 @@ class Explorer(anywidget.AnyWidget):
     export_name = traitlets.Unicode("ganexplorer_export").tag(sync=True)
     real_images = traitlets.List().tag(sync=True)  # projected real images: original, fit, place in the grid
     projecting = traitlets.Dict({"state": "idle"}).tag(sync=True)
+    size = traitlets.Unicode("normal").tag(sync=True)  # "large": class mode, for a projector (``present()``)
+    playing = traitlets.Int(-1).tag(sync=True)  # the direction being played (swept back and forth), -1: none
     snapshot = traitlets.Bytes(b"").tag(sync=True)  # the last frame as PNG: shown first, and in saved notebooks
     frame_format = traitlets.Unicode("auto")
 
     def __init__(self, generator: Generator | str, bank: DirectionBank | None = None,
                  bank_path: str | Path | None = None, samples: int = 1, seed: int = 0, max_sliders: int = 24,
-                 frame_format: str = "auto", device: str = "auto", preview_budget: float = 0.2, **kwargs: Any):
+                 frame_format: str = "auto", device: str = "auto", preview_budget: float = 0.2, size: str = "normal",
+                 **kwargs: Any):
         kwargs.pop("scale", None)  # the front-end fits the image to the available width now
         samples = values.whole(samples, "samples", 1, values.MAX_SAMPLES)
         seed = values.whole(seed, "seed", 0, values.MAX_SEED)
         max_sliders = values.whole(max_sliders, "max_sliders", 1, 10**6)
+        size = values.choice(size, "size", SIZES)
         self.generator = generator if isinstance(generator, Generator) else load_generator(generator, device=device)
         self.bank_path = Path(bank_path).expanduser().resolve() if bank_path else None
         self._lock = threading.RLock()
@@ -189,6 +196,8 @@ class Explorer(anywidget.AnyWidget):
         self._real: list[dict[str, Any]] = []
         self._project_thread: threading.Thread | None = None
         self._project_cancel: threading.Event | None = None
+        self._play_stop: threading.Event | None = None
+        self._play_thread: threading.Thread | None = None
         if self.bank_path is not None and self.bank_path.exists():
             bank = DirectionBank.load(self.bank_path, generator=self.generator, autosave=True)
         elif bank is None:
@@ -196,7 +205,7 @@ class Explorer(anywidget.AnyWidget):
         bank.check_fits(self.generator)
         module = self.generator.module
         c, h, w = self.generator.image_shape
-        super().__init__(seed=seed, samples=samples, max_sliders=max_sliders,
+        super().__init__(seed=seed, samples=samples, max_sliders=max_sliders, size=size,
                          truncation=float(getattr(module, "truncation", 1.0)),
                          class_index=int(getattr(module, "class_index", 0)), **kwargs)
         self.frame_format = frame_format
@@ -230,7 +239,7 @@ class Explorer(anywidget.AnyWidget):
 
     def close_background(self, timeout: float = 30.0) -> None:
         """Stop this Explorer's background work (training, pending frames, suggestions) and wait for it."""
-        for event in (self._cancel, self._project_cancel):
+        for event in (self._cancel, self._project_cancel, self._play_stop):
             if event is not None:
                 event.set()
         self._suggest_wanted.clear()
@@ -238,7 +247,7 @@ class Explorer(anywidget.AnyWidget):
             if timer is not None:
                 timer.cancel()
         for thread in (self._thread, self._suggest_thread, self._settle_timer, self._snapshot_timer,
-                       self._project_thread):
+                       self._project_thread, self._play_thread):
             if thread is not None and thread.is_alive():
                 thread.join(timeout)
 
@@ -259,7 +268,7 @@ class Explorer(anywidget.AnyWidget):
                 "select", "set_pad", "run_sefa", "run_pca", "discover", "cancel", "apply", "discard", "undo",
                 "label", "star", "note", "hide", "set_layers", "accept_suggestion", "request_suggestions",
                 "request_thumbnails", "export_grid", "export_gif", "export_mp4", "export_bank", "set_export_name",
-                "refresh", "add_image", "remove_image", "mask_preview")
+                "refresh", "add_image", "remove_image", "mask_preview", "play", "stop", "present")
 
     def _command(self, cid: Any, name: str, args: dict) -> None:
         """A button or a typed value from the front-end: run the public method; a refusal or error goes to the
@@ -395,7 +404,61 @@ class Explorer(anywidget.AnyWidget):
 
     def reset(self) -> None:
         """All shifts back to 0."""
+        self.stop(quiet=True)
         self.shifts = [0.0] * len(self.bank)
+
+    def play(self, k: Any = None, period: Any = 3.0, loops: Any = None) -> threading.Thread:
+        """Sweep direction k (default: the selected one) back and forth over its range in the live image, as
+        fast as frames render (at most 30 a second), one sweep -range -> +range -> -range every ``period``
+        seconds, until ``stop()`` or after ``loops`` sweeps; the other sliders keep working, and k's shift goes
+        back to where it was when the playing stops."""
+        k = self.selected if k is None else self.bank._index(int(k))
+        period = values.number(period, "period (seconds)", 0.0, 3600.0, above=True)
+        loops = None if loops is None else values.whole(loops, "loops", 1, 10**6)
+        self.stop(quiet=True)
+        stop = self._play_stop = threading.Event()
+        start_value, r, bank = float(self.shifts[k]), float(self.bank.shift_range[k]), self.bank
+
+        def work() -> None:
+            t0 = time.perf_counter()
+            try:
+                while not stop.is_set() and self.bank is bank:
+                    t = time.perf_counter() - t0
+                    if loops is not None and t >= loops * period:
+                        break
+                    tick = time.perf_counter()
+                    new = list(self.shifts)
+                    new[k] = -r * float(np.cos(2 * np.pi * t / period))  # starts at -r, +r half way
+                    self.shifts = new  # renders (the observer), so this loop runs at the render rate
+                    stop.wait(max(0.0, 1 / 30 - (time.perf_counter() - tick)))
+            except Exception as exc:  # noqa: BLE001 - shown to the user
+                self._say(f"playing direction {k} stopped: {type(exc).__name__}: {exc}", "error")
+            finally:
+                if self.bank is bank:
+                    new = list(self.shifts)
+                    new[k] = start_value
+                    self.shifts = new
+                if self._play_stop is stop:
+                    self.playing = -1
+
+        self.playing = k
+        self._play_thread = threading.Thread(target=work, daemon=True, name="ganexplorer-play")
+        self._play_thread.start()
+        self._say(f"playing direction {k} ({self.bank.labels[k]}): ±{r:.3g} every {period:g} s — stop to end", "ok")
+        return self._play_thread
+
+    def stop(self, quiet: bool = False) -> None:
+        """Stop playing a direction; its shift goes back to where it was."""
+        event, thread = self._play_stop, self._play_thread
+        if event is None or thread is None or not thread.is_alive():
+            if not quiet:
+                self._say("nothing is playing")
+            return
+        event.set()
+        if thread is not threading.current_thread():
+            thread.join(10)
+        if not quiet:
+            self._say("stopped playing; the shifts are as before", "ok")
 
     def set_seed(self, seed: Any) -> None:
         """New latents from ``seed`` (0..2^31-1); anything else is refused and the seed stays."""
@@ -541,6 +604,14 @@ class Explorer(anywidget.AnyWidget):
         self._render()
         self.send({"type": "thumbs-stale"})
 
+    def present(self, on: bool = True) -> None:
+        """Class mode, for a projector: the image as large as the window allows, larger text, and thumbnails and
+        previews that fill the space they have (click one to enlarge it). ``present(False)`` goes back."""
+        self.size = "large" if on else "normal"
+        self.send({"type": "thumbs-stale"})  # thumbnails again, at the size the mode shows them
+        self._say("class mode: large image, text and thumbnails (present(False) goes back)" if on else
+                  "normal size", "ok")
+
     def select(self, k: int) -> None:
         """The direction being labelled (the gallery's current row)."""
         self.selected = self.bank._index(int(k))
@@ -551,6 +622,7 @@ class Explorer(anywidget.AnyWidget):
         return DirectionBank.locked(self.bank_path) if self.bank_path is not None else contextlib.nullcontext()
 
     def _set_bank(self, bank: DirectionBank, shifts: list[float] | None = None) -> None:
+        self.stop(quiet=True)  # the played direction's index means another direction now
         with self._lock:
             bank.to(self.generator.device)
             if self.bank_path is not None:
@@ -726,7 +798,7 @@ class Explorer(anywidget.AnyWidget):
         idx = [self.bank._index(int(i)) for i in indices]
         frames = self.thumbnails(idx)  # (K, N, S, H, W, C)
         rows, buffers = [], []
-        cell = 56
+        cell = THUMB_CELL[self.size]
         for row, k in enumerate(idx):
             n, s = frames.shape[1], frames.shape[2]
             cells = frames[row].reshape(n * s, *frames.shape[3:])
@@ -790,12 +862,13 @@ class Explorer(anywidget.AnyWidget):
         self._next_id += 1
         try:
             with self._lock:
-                top = list(range(min(4, len(bank))))
+                c, h, w = self.generator.image_shape
+                top = list(range(min(PREVIEW_ROWS if h * w <= 128 * 128 else 4, len(bank))))
                 r = max(bank.shift_range[i] for i in top)
                 frames = render_traversals(self.generator, bank, self.z[:1], top, np.linspace(-r, r, 5).tolist())
             sheet = grid_tile(frames.reshape(-1, *frames.shape[3:]), columns=5)  # rows: directions, cols: shifts
             proposal.preview = "data:image/png;base64," + base64.b64encode(
-                png_bytes(fit_cells(sheet, 48, *frames.shape[3:5]))).decode()
+                png_bytes(fit_cells(sheet, THUMB_CELL[self.size], *frames.shape[3:5]))).decode()
             proposal.preview_note = (f"rows: directions 0-{len(top) - 1} of {len(bank)}; columns: shifts "
                                      f"{-r:.3g} … {r:+.3g}")
         except Exception:  # noqa: BLE001 - a preview is a nicety; the proposal stands without it
