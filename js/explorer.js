@@ -278,12 +278,16 @@ function render({ model, el }) {
   }
 
   const quality_ = h("span", { class: "gx-quality" });
+  const presentBtn = h("button", { class: "gx-linkish gx-present", onclick: () => cmd("present", { on: model.get("size") !== "large" }, null, presentBtn) });
   function updateCaption() {
     const n = model.get("samples");
+    presentBtn.textContent = model.get("size") === "large" ? "normal size" : "class mode";
+    presentBtn.title = model.get("size") === "large" ? "Back to the normal layout (Python: ex.present(False))"
+      : "For a projector: a larger image and text, thumbnails that fill their space (Python: ex.present())";
     caption.replaceChildren(quality_,
       h("span", {}, `${info.name} · ${info.width}×${info.height}`),
       h("span", {}, `seed ${model.get("seed")}`),
-      h("span", {}, `${n} sample${n === 1 ? "" : "s"}`),
+      h("span", {}, `${n} sample${n === 1 ? "" : "s"}`), presentBtn,
     );
   }
 
@@ -1093,7 +1097,7 @@ function render({ model, el }) {
     "change:class_index": () => setIfIdle(classInput, model.get("class_index")),
     "change:export_name": () => setIfIdle(nameInput, model.get("export_name")),
     "change:playing": renderPlay,
-    "change:size": applySize,
+    "change:size": () => { applySize(); updateCaption(); },
     "change:selected": () => {
       renderExportDir();
       renderPlay();

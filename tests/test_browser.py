@@ -42,8 +42,8 @@ NOTEBOOKS = {
                        "G = gx.Generator(StyleGAN2Generator(resolution=1024), name='stylegan2-1024')\n"
                        "ex = gx.Explorer(G, bank=gx.sefa(G, k=4))\nex", READY],
 }
-for _name in ("restart-lab", "restart-nb7", *(f"msg-{w}" for w in ("lab-1400x900", "lab-1100x800",
-                                                                  "notebook7-1280x800", "notebook7-820x800"))):
+for _name in ("restart-lab", "restart-nb7", "present-lab", "present-nb7",
+              *(f"msg-{w}" for w in ("lab-1400x900", "lab-1100x800", "notebook7-1280x800", "notebook7-820x800"))):
     NOTEBOOKS[f"{_name}.ipynb"] = ["import ganexplorer as gx\n"
                                    f"ex = gx.Explorer('mnist', bank_path='{_name}.gxb', samples=2)\nex", READY]
 WINDOWS = {"lab-1400x900": (1400, 900, False), "lab-notebook-800": (1100, 900, False),
@@ -504,5 +504,39 @@ def test_messages_show_in_view_beside_the_control(browser, lab, window):
     page.locator(".gx-apply").click()
     in_view(page, "applied SeFa")
     page.screenshot(path=str(SHOTS / f"message-apply-{window}.png"))
+    assert not page.gx_errors
+    shutdown(page, classic)
+
+
+@pytest.mark.parametrize("window", ["lab-1400x900", "notebook7-820x800"])
+def test_class_mode_enlarges_the_image_and_thumbnails_and_a_click_zooms(browser, lab, window):
+    """Issue 27 point 6: thumbnails of 32 CSS px per cell, no zoom: nothing a projector could show."""
+    classic = window.startswith("notebook7")
+    size = (820, 800) if classic else (1400, 900)
+    page = open_notebook(browser, lab, f"present-{'nb7' if classic else 'lab'}.ipynb", size, classic)
+    normal = page.evaluate(LAYOUT)["canvas"]
+    page.locator(".gx-present").click()
+    page.wait_for_selector(".gx-root.gx-large", timeout=30000)
+    time.sleep(0.5)
+    box = page.evaluate(LAYOUT)
+    assert box["canvas"][1] > normal[1] and not box["outside"] and box["hscroll"] == [0, 0], (normal, box)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"class-mode-{window}-explore.png"))
+    page.locator(".gx-tab-label").click()
+    page.wait_for_function("() => document.querySelector('.gx-grow-0 .gx-thumbs img')?.naturalWidth >= 800",
+                           timeout=30000)
+    time.sleep(0.3)
+    width = page.evaluate("() => document.querySelector('.gx-grow-0 .gx-thumbs img').clientWidth")
+    row = page.evaluate("() => document.querySelector('.gx-grow-0').clientWidth")
+    assert width >= row * 0.9 and width >= 300, (width, row)  # fills its row: cells of 60+ px
+    page.screenshot(path=str(SHOTS / f"class-mode-{window}-label.png"))
+    page.locator(".gx-grow-0 .gx-thumbs img").click()
+    page.wait_for_selector(".gx-zoom:not([hidden]) img", timeout=10000)
+    zoom = page.evaluate(IN_VIEW, ".gx-zoom img")
+    root = page.evaluate("() => document.querySelector('.gx-root').clientWidth")
+    assert zoom["right"] - zoom["left"] >= max(width, root * 0.8) and zoom["seen"], (zoom, width, root)
+    page.screenshot(path=str(SHOTS / f"class-mode-{window}-zoom.png"))
+    page.locator(".gx-zoom").click()
+    page.wait_for_selector(".gx-zoom[hidden]", state="attached", timeout=10000)
     assert not page.gx_errors
     shutdown(page, classic)
