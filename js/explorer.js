@@ -197,7 +197,8 @@ function render({ model, el }) {
   const canvas = h("canvas", { class: "gx-live-canvas", "aria-label": "generated image" });
   const ctx = canvas.getContext("2d");
   const caption = h("div", { class: "gx-caption" });
-  const wrap = h("div", { class: "gx-canvas-wrap" }, canvas);
+  const tags = h("div", { class: "gx-tags", "aria-hidden": "true" }); // marks over your projected images' tiles
+  const wrap = h("div", { class: "gx-canvas-wrap" }, canvas, tags);
   const view = h("div", { class: "gx-view" }, wrap, caption);
   const resizer = new ResizeObserver(() => layout());
   resizer.observe(wrap);
@@ -240,6 +241,16 @@ function render({ model, el }) {
     }
     canvas.style.width = `${Math.floor(w * scale)}px`;
     canvas.style.height = `${Math.floor(hgt * scale)}px`;
+    // Your projected images follow the samples in the grid: each gets a frame and its name on the image itself.
+    const real = model.get("real_images") || [];
+    const first = n - real.length;
+    const px = Math.floor(w * scale) / w;
+    tags.replaceChildren(...real.map((r, j) => {
+      const i = first + j;
+      if (i < 0 || i >= n) return "";
+      return h("div", { class: "gx-tag", style: `left:${canvas.offsetLeft + (i % c) * (tw + gap) * px}px;top:${canvas.offsetTop + Math.floor(i / c) * (th + gap) * px}px;width:${tw * px}px;height:${th * px}px` },
+        h("span", {}, `your image: ${r.name}`));
+    }));
     // Small generators are shown enlarged with crisp pixels; large ones are scaled smoothly.
     canvas.classList.toggle("gx-pixelated", scale >= 1.5 && last.quality !== "preview");
   }
@@ -281,13 +292,14 @@ function render({ model, el }) {
   const presentBtn = h("button", { class: "gx-linkish gx-present", onclick: () => cmd("present", { on: model.get("size") !== "large" }, null, presentBtn) });
   function updateCaption() {
     const n = model.get("samples");
+    const real = (model.get("real_images") || []).length;
     presentBtn.textContent = model.get("size") === "large" ? "normal size" : "class mode";
     presentBtn.title = model.get("size") === "large" ? "Back to the normal layout (Python: ex.present(False))"
       : "For a projector: a larger image and text, thumbnails that fill their space (Python: ex.present())";
     caption.replaceChildren(quality_,
       h("span", {}, `${info.name} · ${info.width}×${info.height}`),
       h("span", {}, `seed ${model.get("seed")}`),
-      h("span", {}, `${n} sample${n === 1 ? "" : "s"}`), presentBtn,
+      h("span", {}, `${n} sample${n === 1 ? "" : "s"}${real ? ` + ${real} of your images (framed, last)` : ""}`), presentBtn,
     );
   }
 
@@ -1110,7 +1122,7 @@ function render({ model, el }) {
       }
     },
     "change:snapshot": drawSnapshot,
-    "change:real_images": renderReal,
+    "change:real_images": () => { renderReal(); updateCaption(); layout(); },
     "change:projecting": renderReal,
   };
   for (const [event, fn] of Object.entries(handlers)) model.on(event, fn);

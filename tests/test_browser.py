@@ -262,6 +262,11 @@ def test_a_drawn_digit_joins_the_samples_and_the_sliders_move_it(page):
     page.locator(".gx-use-drawing").click()
     page.wait_for_selector(".gx-real-item img", timeout=120000)
     assert "drawing → sample 3" in page.locator(".gx-real-item").inner_text()
+    page.wait_for_selector(".gx-tag:has-text('your image: drawing')", timeout=30000)  # marked on the image
+    assert "2 samples + 1 of your images" in page.locator(".gx-caption").inner_text()
+    tag, canvas = (page.locator(sel).bounding_box() for sel in (".gx-tag", ".gx-live-canvas"))
+    assert canvas["x"] <= tag["x"] and tag["x"] + tag["width"] <= canvas["x"] + canvas["width"] + 1
+    assert canvas["y"] <= tag["y"] and tag["y"] + tag["height"] <= canvas["y"] + canvas["height"] + 1
     page.wait_for_function("() => document.querySelector('.gx-live-canvas').height > 40", timeout=30000)
     before = page.evaluate(PIXELS)
     slider = page.locator(".gx-slider-1 input[type=range]")
@@ -276,6 +281,7 @@ def test_a_drawn_digit_joins_the_samples_and_the_sliders_move_it(page):
     page.locator(".gx-root").screenshot(path=str(SHOTS / "drawn-digit.png"))
     page.locator(".gx-remove-image").click()
     page.wait_for_function("() => !document.querySelector('.gx-real-item')", timeout=30000)
+    page.wait_for_function("() => !document.querySelector('.gx-tag')", timeout=30000)
 
 
 def test_gallery_labels_ten_directions_by_keyboard_alone(browser, lab):
