@@ -17,7 +17,7 @@ def test_apply_keeps_named_directions_and_adds_no_copy_of_them():
     book = Proposals()
     book.add("SeFa", unit_bank([[0, -1, 0, 0], [0, 0, 0, 1]]))  # the first is "thickness", sign flipped
     done = book.apply(current)
-    assert done.bank.labels == ["thickness", "sefa 1"] and len(done.bank) == 2
+    assert done.bank.labels == ["thickness", "direction 1"] and len(done.bank) == 2
     assert done.duplicates == {0: 0} and done.fresh == [1] and done.kept == [1]
     assert "1 new direction" in done.message() and "1 already present" in done.message()
     assert "kept your names" in done.message() and not book.open and book.step_names() == ["SeFa #1 applied"]

@@ -19,7 +19,6 @@ import threading
 import time
 import warnings
 import weakref
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,14 +37,14 @@ from ..generators import Generator, load_generator
 from ..generators.preview import PreviewPlanner
 from ..traversal import render_traversals, traversal_grid
 from . import values
+from .proposals import AUTO_LABEL, Proposal, Proposals, duplicates, touched  # noqa: F401 - re-exported
+from .proposals import keys as _keys
 from .values import Refused
 
-AUTO_LABEL = re.compile(r"^(sefa|discovery|pc|pca|random|axis|direction|coordinate) \d+$")
 THUMB_SHIFTS = 5
 MASK_STEPS = 5  # traversal frames of a mask preview, from the sample to the shifted image
 MAX_MASK_SAMPLES = 16
 EXPORT_INLINE_BYTES = 20 << 20  # exports up to this size also go to the browser (download link, preview)
-DUPLICATE_COSINE = 0.999  # |cosine| above this (same layers): a proposal's direction is one the sliders already have
 SIZES = ("normal", "large")
 THUMB_CELL = {"normal": 56, "large": 160}  # px per thumbnail cell (small images are zoomed by whole factors)
 PREVIEW_ROWS = 10  # directions in a proposal's preview (4 for images larger than 128 px: they take long to render)
@@ -83,49 +82,6 @@ def layer_presets(num_layers: int | None) -> list[str]:
         return ["all"]
     ranges = [(0, 1), (2, 5), (6, 13), (6, num_layers - 1)]
     return ["all"] + list(dict.fromkeys(f"{a}-{min(b, num_layers - 1)}" for a, b in ranges if a < num_layers))
-
-
-def duplicates(bank: DirectionBank, of: DirectionBank, threshold: float = DUPLICATE_COSINE) -> dict[int, int]:
-    """Which directions of ``bank`` are already in ``of``: {index in bank: index in of} where |cosine| >
-    ``threshold`` and the layer ranges agree (the same vector on other layers is another direction)."""
-    if not len(bank) or not len(of):
-        return {}
-    a = bank.directions.detach().double().cpu()
-    b = of.directions.detach().double().cpu()
-    cos = (a / a.norm(dim=1, keepdim=True).clamp_min(1e-12)) @ (b / b.norm(dim=1, keepdim=True).clamp_min(1e-12)).T
-    found = {}
-    for i in range(len(bank)):
-        for j in cos[i].abs().argsort(descending=True).tolist():
-            if abs(float(cos[i, j])) <= threshold:
-                break
-            if str(bank.layers[i] or "all") == str(of.layers[j] or "all"):
-                found[i] = j
-                break
-    return found
-
-
-def _keys(bank: DirectionBank) -> list[bytes]:
-    """Each direction's identity across banks: its vector and layer range (select/extend copy vectors exactly);
-    one device-to-host copy for the whole bank."""
-    rows = bank.directions.detach().cpu().numpy()
-    return [rows[i].tobytes() + str(bank.layers[i]).encode() for i in range(len(rows))]
-
-
-@dataclass
-class Proposal:
-    """Directions a method run found, waiting for the user to apply or discard them."""
-
-    id: int
-    method: str
-    bank: DirectionBank
-    complete: bool = True
-    summary: str = ""
-    preview: str = ""  # PNG data URL of a small traversal grid
-    preview_note: str = ""
-
-    def meta(self) -> dict[str, Any]:
-        return {"id": self.id, "method": self.method, "k": len(self.bank), "complete": self.complete,
-                "summary": self.summary, "preview": self.preview, "preview_note": self.preview_note}
 
 
 class Explorer(anywidget.AnyWidget):
@@ -181,9 +137,7 @@ class Explorer(anywidget.AnyWidget):
         self._snapshot_timer: threading.Timer | None = None
         self._cancel: threading.Event | None = None
         self._thread: threading.Thread | None = None
-        self._undo: list[tuple[DirectionBank, str]] = []
-        self._proposals: list[Proposal] = []
-        self._next_id = 1
+        self._book = Proposals()  # open proposals and undo steps (plain Python: widget/proposals.py)
         self._suggestions: dict[bytes, tuple[str, float]] = {}
         self._suggest_wanted: list[int] = []
         self._suggest_thread: threading.Thread | None = None
@@ -660,11 +614,7 @@ class Explorer(anywidget.AnyWidget):
 
     def _touched(self, i: int) -> bool:
         """The user named, starred, annotated or hid direction i: no method run may replace it."""
-        b = self.bank
-        return bool(b.starred[i] or b.notes[i] or b.hidden[i] or not AUTO_LABEL.match(b.labels[i]))
-
-    def _kept(self) -> list[int]:
-        return [i for i in range(len(self.bank)) if self._touched(i)]
+        return touched(self.bank, i)
 
     def _picked_up(self, messages: Any) -> None:
         """Show what another writer of the same bank file changed (the bank merged it in)."""
@@ -858,8 +808,7 @@ class Explorer(anywidget.AnyWidget):
 
     # ------------------------------------------------------------ methods: proposals
     def _propose(self, method: str, bank: DirectionBank, complete: bool = True, summary: str = "") -> Proposal:
-        proposal = Proposal(self._next_id, method, bank, complete, summary)
-        self._next_id += 1
+        proposal = self._book.add(method, bank, complete, summary)
         try:
             with self._lock:
                 c, h, w = self.generator.image_shape
@@ -873,22 +822,11 @@ class Explorer(anywidget.AnyWidget):
                                      f"{-r:.3g} … {r:+.3g}")
         except Exception:  # noqa: BLE001 - a preview is a nicety; the proposal stands without it
             proposal.preview = ""
-        self._proposals.append(proposal)
         self._publish_proposals()
         return proposal
 
     def _publish_proposals(self) -> None:
-        self.proposals = [p.meta() for p in self._proposals]
-
-    def _proposal(self, proposal: int | None) -> Proposal:
-        if not self._proposals:
-            raise Refused("there is no proposal to apply: run SeFa, PCA or Discover first")
-        if proposal is None:
-            return self._proposals[-1]
-        for p in self._proposals:
-            if p.id == int(proposal):
-                return p
-        raise Refused(f"no proposal {proposal}: the open ones are {[p.id for p in self._proposals]}")
+        self.proposals = self._book.meta()
 
     def _k(self, k: Any, default: int) -> int:
         d = self.generator.latent_dim
@@ -918,68 +856,43 @@ class Explorer(anywidget.AnyWidget):
 
     def apply(self, proposal: int | None = None, mode: str = "replace") -> DirectionBank:
         """Put a proposal on the sliders. ``replace``: the proposal's directions replace the current ones except
-        those you named, starred, annotated or hid; ``add``: appended to all current ones. ``undo()`` reverts."""
+        those you named, starred, annotated or hid; ``add``: appended to all current ones. A proposal direction
+        equal to one kept (|cosine| > 0.999, same layers) is not added again. ``undo()`` reverts."""
         mode = values.choice(mode, "mode", ("replace", "add"))
-        p = self._proposal(proposal)
+        self._book.get(proposal)  # refused before the bank file is locked
         with self._bank_lock():
             if self.bank_path is not None:
                 self._picked_up(self.bank.refresh())
-            before = self.bank
-            kept = list(range(len(before))) if mode == "add" else self._kept()
-            staying = before.select(kept) if kept else None
-            # A direction the sliders keep is not added again: re-applying SeFa after naming its directions must
-            # not put unnamed copies beside the named ones.
-            dup = duplicates(p.bank, staying) if staying is not None else {}
-            fresh = [i for i in range(len(p.bank)) if i not in dup]
-            if staying is None:
-                new = p.bank.select(fresh)
-            else:
-                new = staying.extend(p.bank.select(fresh)) if fresh else staying.select(range(len(staying)))
-            self._undo.append((before, f"{p.method} #{p.id} applied", p))
-            self._set_bank(new)
-        self._proposals.remove(p)
+            done = self._book.apply(self.bank, proposal, mode)
+            try:
+                self._set_bank(done.bank)
+            except Exception:
+                self._book.steps.pop()  # nothing changed: the proposal stays open, no undo step
+                self._book.open.append(done.proposal)
+                raise
         self._publish_proposals()
         self._publish_undo()
-        notes = []
-        if dup:
-            named = sum(1 for j in set(dup.values()) if not AUTO_LABEL.match(staying.labels[j]))
-            notes.append(f"{len(dup)} already present, not added again" + (", kept your names" if named else ""))
-        if kept and mode == "replace":
-            notes.append(f"kept {len(kept)} of yours")
-        self._say(f"applied {p.method} #{p.id}: {len(fresh)} new direction{'' if len(fresh) == 1 else 's'}"
-                  f"{' (' + '; '.join(notes) + ')' if notes else ''}; undo reverts", "ok")
-        return new
+        self._say(done.message(), "ok")
+        return done.bank
 
     def discard(self, proposal: int | None = None) -> None:
-        p = self._proposal(proposal)
-        self._proposals.remove(p)
+        p = self._book.discard(proposal)
         self._publish_proposals()
         self._say(f"discarded {p.method} #{p.id}; the sliders are unchanged")
 
     def undo(self) -> DirectionBank:
         """Restore the directions before the last applied change. Directions you named after that change are
-        carried over, never dropped."""
-        if not self._undo:
-            raise Refused("nothing to undo")
-        restored, what, proposal = self._undo.pop()
+        carried over, never dropped; the undone proposal is open again."""
         with self._bank_lock():
-            current = self.bank
-            known, ours = set(_keys(restored)), _keys(current)
-            carried = [i for i in self._kept() if ours[i] not in known]
-            new = restored.select(range(len(restored)))
-            if carried:
-                new = new.extend(current.select(carried))
-            self._set_bank(new)
+            done = self._book.undo(self.bank)
+            self._set_bank(done.bank)
         self._publish_undo()
-        if proposal is not None and proposal not in self._proposals:  # apply it again later if you like
-            self._proposals.append(proposal)
-            self._publish_proposals()
-        extra = f"; kept {len(carried)} direction(s) you named since" if carried else ""
-        self._say(f"undone: {what} (the proposal is open again){extra}", "ok")
-        return new
+        self._publish_proposals()
+        self._say(done.message(), "ok")
+        return done.bank
 
     def _publish_undo(self) -> None:
-        self.undo_steps = [what for _, what, _ in self._undo]
+        self.undo_steps = self._book.step_names()
 
     # ------------------------------------------------------------ discovery
     def discover(self, steps: Any = 1000, k: Any = None, deformator: str = "ortho", block: bool = False,
