@@ -80,17 +80,16 @@ function render({ model, el }) {
   const flash = h("div", { class: "gx-flash", role: "status", "aria-live": "polite", hidden: true,
     title: "click to close", onclick: () => { flash.hidden = true; } });
   let flashTimer = null;
-  // The top of the window's part that shows the notebook: below Lab's toolbar or Notebook 7's header, which sit
-  // over the scrolled area (the nearest scrolling ancestor's top), else the window's top.
+  // The top of the widget's part the person can see: below whatever covers it (Lab's toolbar, Notebook 7's header,
+  // the window's edge), found by asking the browser what is drawn at each height.
   function visibleTop() {
-    let top = 0;
-    for (let node = root.parentElement; node && node !== document.body; node = node.parentElement) {
-      const style = getComputedStyle(node);
-      if (/auto|scroll/.test(style.overflowY) && node.scrollHeight > node.clientHeight) {
-        top = Math.max(top, node.getBoundingClientRect().top);
-      }
+    const r = root.getBoundingClientRect();
+    const x = Math.min(Math.max(r.left + 12, 0), window.innerWidth - 1);
+    for (let y = Math.max(0, Math.ceil(r.top)); y < Math.min(r.bottom, window.innerHeight); y += 4) {
+      const hit = document.elementFromPoint(x, y);
+      if (hit && root.contains(hit)) return y;
     }
-    return top;
+    return Math.max(0, r.top);
   }
   function showFlash(said, anchor) {
     if (!said || !said.text) return;
@@ -105,7 +104,13 @@ function render({ model, el }) {
       top = a.bottom - r.top + 4;
       if (a.bottom + 4 + fh > window.innerHeight && a.top - fh - 4 > visibleTop()) top = a.top - r.top - fh - 4;
       left = a.left - r.left;
-    } else { // the top of the part of the widget that is in view
+    } else { // the top of the part of the widget that is in view, unless the status line is in view and says it
+      const sb = status.getBoundingClientRect();
+      const hit = document.elementFromPoint(Math.min((sb.left + sb.right) / 2, window.innerWidth - 1), (sb.top + sb.bottom) / 2);
+      if (sb.height && sb.top >= 0 && sb.bottom <= window.innerHeight && hit && status.contains(hit)) {
+        flash.hidden = true;
+        return;
+      }
       top = Math.max(0, Math.min(visibleTop() - r.top + 8, r.height - fh));
       left = 8;
     }
@@ -148,7 +153,7 @@ function render({ model, el }) {
     deadBox.style.top = `${top}px`;
   }
   function deadText() {
-    return "The kernel restarted or stopped: this Explorer is no longer connected, and nothing done here reaches Python. Re-run the cell to get a live one.";
+    return "Not connected: the kernel restarted or stopped (or this is a saved copy of the notebook), so nothing done here reaches Python. Re-run the cell to get a live Explorer.";
   }
   function unsavedEdits() {
     const dirs = model.get("directions") || [];
@@ -331,6 +336,7 @@ function render({ model, el }) {
   };
   function showTab(key) {
     currentTab = key;
+    flash.hidden = true; // a message about another tab's control would hang over nothing
     for (const [k] of TAB_NAMES) {
       sections[k].hidden = k !== key;
       tabButtons[k].setAttribute("aria-selected", String(k === key));
@@ -359,10 +365,13 @@ function render({ model, el }) {
 
   // A typed value: sent on Enter or when the field loses focus; a refused one goes back to the value in use.
   function typed(input, command, argName, trait, shown = () => String(model.get(trait))) {
+    let sent = null; // Enter sends, and the browser's change event follows it: one command, not two
     const send = () => {
-      if (input.value === shown()) return;
-      const value = input.value;
+      if (input.value === shown() || input.value === sent) return;
+      const value = sent = input.value;
+      setTimeout(() => { if (sent === value) sent = null; }, 1500);
       cmd(command, { [argName]: value }, (error) => {
+        sent = null;
         input.value = shown();
         showFlash({ kind: "error", text: `“${value}” not used: ${error}. It stays ${input.value}.` }, input);
       }, null, input);

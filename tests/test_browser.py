@@ -46,6 +46,8 @@ for _name in ("restart-lab", "restart-nb7", "present-lab", "present-nb7",
               *(f"msg-{w}" for w in ("lab-1400x900", "lab-1100x800", "notebook7-1280x800", "notebook7-820x800"))):
     NOTEBOOKS[f"{_name}.ipynb"] = ["import ganexplorer as gx\n"
                                    f"ex = gx.Explorer('mnist', bank_path='{_name}.gxb', samples=2)\nex", READY]
+NOTEBOOKS["ranges.ipynb"] = ["import ganexplorer as gx\nG = gx.load_generator('mnist')\nb = gx.sefa(G, k=4)\n"
+                              "b.shift_range = [1.5, 3.0, 6.5, 2.0]\nex = gx.Explorer(G, bank=b)\nex", READY]
 WINDOWS = {"lab-1400x900": (1400, 900, False), "lab-notebook-800": (1100, 900, False),
            "notebook7-1280x800": (1280, 800, True)}
 
@@ -473,21 +475,26 @@ def test_a_restarted_kernel_is_said_and_nothing_typed_after_it_is_kept(browser, 
 IN_VIEW = """(sel) => { const el = document.querySelector(sel); if (!el || el.hidden) return null;
   const b = el.getBoundingClientRect();
   // seen: what the window shows at the element's corners and centre is the element (no toolbar over it)
-  const pts = [[b.left + 3, b.top + 3], [b.right - 3, b.top + 3], [b.left + 3, b.bottom - 3],
-               [b.right - 3, b.bottom - 3], [(b.left + b.right) / 2, (b.top + b.bottom) / 2]];
-  const seen = pts.every(([x, y]) => {
-    const hit = document.elementFromPoint(x, y); return !!hit && el.contains(hit); });
+  const d = Math.min(8, b.height / 3);  // the band its text is in, not the rounded corners of its padding
+  const pts = [[b.left + 3, b.top + d], [b.right - 3, b.top + d], [b.left + 3, b.bottom - d],
+               [b.right - 3, b.bottom - d], [(b.left + b.right) / 2, (b.top + b.bottom) / 2]];
+  const hits = pts.map(([x, y]) => document.elementFromPoint(x, y));
+  const seen = hits.every((hit) => !!hit && el.contains(hit));
   return {top: b.top, bottom: b.bottom, left: b.left, right: b.right, w: innerWidth, h: innerHeight, seen,
-          text: el.innerText}; }"""
+          text: el.innerText, hits: hits.map((e) => e && (e.className || e.tagName))}; }"""
 MESSAGE_WINDOWS = {"lab-1400x900": (1400, 900, False), "lab-1100x800": (1100, 800, False),
                    "notebook7-1280x800": (1280, 800, True), "notebook7-820x800": (820, 800, True)}
 
 
-def in_view(page, text):
-    page.wait_for_function("(t) => { const f = document.querySelector('.gx-flash'); "
-                           "return f && !f.hidden && f.innerText.includes(t); }", arg=text, timeout=60000)
-    b = page.evaluate(IN_VIEW, ".gx-flash")
-    assert 0 <= b["top"] and b["bottom"] <= b["h"] and 0 <= b["left"] and b["right"] <= b["w"] and b["seen"], b
+def in_view(page, text, beside=True):
+    """The message with ``text`` is where the person can see it: beside the control (the flash) or, with
+    ``beside=False`` (the control is gone) and the widget's foot in view, in the status line."""
+    page.wait_for_function("(t) => [...document.querySelectorAll('.gx-flash, .gx-status')].some((f) => !f.hidden "
+                           "&& f.innerText.includes(t))", arg=text, timeout=60000)
+    flash = page.evaluate(IN_VIEW, ".gx-flash")
+    b = flash if flash and text in flash["text"] or beside else page.evaluate(IN_VIEW, ".gx-status")
+    assert b and text in b["text"], (text, b)
+    assert 0 <= b["top"] and b["bottom"] <= b["h"] and 0 <= b["left"] and b["right"] <= b["w"] and b["seen"], str(b)
     return b["text"]
 
 
@@ -508,7 +515,7 @@ def test_messages_show_in_view_beside_the_control(browser, lab, window):
     page.locator(".gx-sefa").click()
     in_view(page, "SeFa: 10 directions proposed")
     page.locator(".gx-apply").click()
-    in_view(page, "applied SeFa")
+    in_view(page, "applied SeFa", beside=False)  # the Apply button is gone with its proposal
     page.screenshot(path=str(SHOTS / f"message-apply-{window}.png"))
     assert not page.gx_errors
     shutdown(page, classic)
@@ -546,3 +553,19 @@ def test_class_mode_enlarges_the_image_and_thumbnails_and_a_click_zooms(browser,
     page.wait_for_selector(".gx-zoom[hidden]", state="attached", timeout=10000)
     assert not page.gx_errors
     shutdown(page, classic)
+
+
+def test_the_range_box_shows_the_directions_span_and_says_when_it_replaces_it(browser, lab):
+    """Issue 27 point 8: the box showed 3 while the directions spanned ±1.5 to ±6.5, and typing replaced them
+    all without a word."""
+    page = open_notebook(browser, lab, "ranges.ipynb")
+    box = page.locator(".gx-range")
+    assert box.input_value() == "1.5–6.5"
+    assert page.locator(".gx-slider-2 input[type=range]").get_attribute("max") == "6.5"
+    box.fill("4")
+    box.press("Enter")
+    text = in_view(page, "every slider now spans ±4")
+    assert "±1.5 to ±6.5" in text and "replaced" in text, text
+    page.wait_for_function("() => document.querySelector('.gx-range').value === '4'")
+    assert page.locator(".gx-slider-2 input[type=range]").get_attribute("max") == "4"
+    shutdown(page)
