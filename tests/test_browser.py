@@ -489,8 +489,9 @@ MESSAGE_WINDOWS = {"lab-1400x900": (1400, 900, False), "lab-1100x800": (1100, 80
 def in_view(page, text, beside=True):
     """The message with ``text`` is where the person can see it: beside the control (the flash) or, with
     ``beside=False`` (the control is gone) and the widget's foot in view, in the status line."""
-    page.wait_for_function("(t) => [...document.querySelectorAll('.gx-flash, .gx-status')].some((f) => !f.hidden "
-                           "&& f.innerText.includes(t))", arg=text, timeout=60000)
+    where = ".gx-flash" if beside else ".gx-flash, .gx-status"
+    page.wait_for_function("([t, sel]) => [...document.querySelectorAll(sel)].some((f) => !f.hidden "
+                           "&& f.innerText.includes(t))", arg=[text, where], timeout=60000)
     flash = page.evaluate(IN_VIEW, ".gx-flash")
     b = flash if flash and text in flash["text"] or beside else page.evaluate(IN_VIEW, ".gx-status")
     assert b and text in b["text"], (text, b)
