@@ -59,7 +59,9 @@ function render({ model, el }) {
   // ---------------------------------------------------------------- commands to Python
   let nextId = 0;
   const pending = new Map();
-  const QUIET = new Set(["request_thumbnails", "request_suggestions", "select"]); // background asks: no message
+  // Background asks, and commands whose result shows in place (a mask preview under its row): no message unless
+  // they fail.
+  const QUIET = new Set(["request_thumbnails", "request_suggestions", "select", "mask_preview"]);
   // A command's message is shown next to the control that sent it (the button, the typed box, the focused row),
   // so it is in view wherever the widget is scrolled; the status line under the widget keeps the last one too.
   function cmd(name, args = {}, onError = null, button = null, anchor = null) {
@@ -77,8 +79,7 @@ function render({ model, el }) {
   }
 
   // ---------------------------------------------------------------- messages where the eye is
-  const flash = h("div", { class: "gx-flash", role: "status", "aria-live": "polite", hidden: true,
-    title: "click to close", onclick: () => { flash.hidden = true; } });
+  const flash = h("div", { class: "gx-flash", role: "status", "aria-live": "polite", hidden: true });
   let flashTimer = null;
   // The top of the widget's part the person can see: below whatever covers it (Lab's toolbar, Notebook 7's header,
   // the window's edge), found by asking the browser what is drawn at each height.
@@ -117,7 +118,7 @@ function render({ model, el }) {
     flash.style.top = `${Math.max(0, top)}px`;
     flash.style.left = `${Math.max(0, Math.min(left, r.width - w))}px`;
     clearTimeout(flashTimer);
-    flashTimer = setTimeout(() => { flash.hidden = true; }, said.kind === "error" || said.kind === "warn" ? 10000 : 5000);
+    flashTimer = setTimeout(() => { flash.hidden = true; }, said.kind === "error" || said.kind === "warn" ? 10000 : 4000);
   }
 
   // ---------------------------------------------------------------- click an image to enlarge it
@@ -570,7 +571,7 @@ function render({ model, el }) {
     sliderBox.replaceChildren(...rows);
     const SCORE_NAMES = { sefa: "SeFa eigenvalue", pca: "PCA explained variance", discovery: "Discover reconstructor accuracy" };
     const kinds = [...new Set(visible.map(([, d]) => d.source))].filter((x) => SCORE_NAMES[x] && visible.some(([, d]) => d.source === x && d.score !== null && d.score !== undefined));
-    sliderHelp.textContent = `Beside each slider: its shift${kinds.length ? `, then its score (${kinds.map((x) => SCORE_NAMES[x]).join("; ")}: higher moves the image more)` : ""}. Click a name to label it.`;
+    sliderHelp.textContent = `Beside each slider: its shift${kinds.length ? `, then its score (${kinds.map((x) => SCORE_NAMES[x]).join("; ")}: higher, a stronger direction)` : ""}. Click a name to select it (play, export); double-click to name it.`;
     const total = dirs.length;
     const hidden = total - visible.length;
     moreBox.replaceChildren();
