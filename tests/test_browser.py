@@ -478,7 +478,10 @@ IN_VIEW = """(sel) => { const el = document.querySelector(sel); if (!el || el.hi
   const d = Math.min(8, b.height / 3);  // the band its text is in, not the rounded corners of its padding
   const pts = [[b.left + 3, b.top + d], [b.right - 3, b.top + d], [b.left + 3, b.bottom - d],
                [b.right - 3, b.bottom - d], [(b.left + b.right) / 2, (b.top + b.bottom) / 2]];
+  const before = el.style.pointerEvents;
+  el.style.pointerEvents = 'auto';  // hit-testable while we look (a message lets clicks through to what is under it)
   const hits = pts.map(([x, y]) => document.elementFromPoint(x, y));
+  el.style.pointerEvents = before;
   const seen = hits.every((hit) => !!hit && el.contains(hit));
   return {top: b.top, bottom: b.bottom, left: b.left, right: b.right, w: innerWidth, h: innerHeight, seen,
           text: el.innerText, hits: hits.map((e) => e && (e.className || e.tagName))}; }"""
