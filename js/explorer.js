@@ -2,6 +2,8 @@
 // Python owns the state (traits); this view owns layout and keyboard. Frames arrive as binary messages with a
 // sequence number and a frame older than the newest one drawn is dropped. Slider moves go back as the `shifts`
 // trait at most once per animation frame; ipywidgets keeps one update in flight, so a fast drag coalesces.
+// Built as parts over a small shared store (see `render` at the end): commands, messages, zoom, connection, tabs,
+// then one function per panel: the image, Explore, Find directions, Label, Export.
 
 function h(tag, props = {}, ...children) {
   const el = document.createElement(tag);
@@ -36,27 +38,40 @@ const DEFORMATOR_NAMES = {
   random: "random (fixed baseline)", coordinate: "latent axes (fixed baseline)",
 };
 
-function render({ model, el }) {
-  const info = model.get("generator_info");
-  const root = h("div", {
-    class: "gx-root", tabindex: "-1", "data-lm-suppress-shortcuts": "true", "data-p-suppress-shortcuts": "true",
-  });
-  el.classList.add("gx-explorer");
-  el.appendChild(root);
-  // Keys typed inside the widget belong to the widget, not to the notebook. JupyterLab honours the attribute
-  // above, but Notebook 7 still takes arrow and letter keys in its capture-phase handler, so the widget listens
-  // first (window, capture), keeps the event from the page's handlers and runs its own (`el._gxKey`), walking up
-  // from the target; the browser's default action (a range input's arrow step, typing) still happens.
-  function onKey(e) {
-    if (!root.contains(e.target)) return;
-    e.stopPropagation();
-    for (let node = e.target; node && node !== root.parentNode; node = node.parentNode) {
-      if (node._gxKey && node._gxKey(e) === true) break;
-    }
-  }
-  window.addEventListener("keydown", onKey, true);
+const setIfIdle = (input, value) => { if (input && document.activeElement !== input) input.value = String(value); };
 
-  // ---------------------------------------------------------------- commands to Python
+// A typed value: sent on Enter or when the field loses focus; a refused one goes back to the value in use, and the
+// refusal, quoting what was typed, shows beside the box.
+function makeTyped(store) {
+  const { model, cmd, showFlash } = store;
+  function typed(input, command, argName, trait, shown = () => String(model.get(trait))) {
+    let sent = null; // Enter sends, and the browser's change event follows it: one command, not two
+    const send = () => {
+      if (input.value === shown() || input.value === sent) return;
+      const value = sent = input.value;
+      setTimeout(() => { if (sent === value) sent = null; }, 1500);
+      cmd(command, { [argName]: value }, (error) => {
+        sent = null;
+        input.value = shown();
+        showFlash({ kind: "error", text: `“${value}” not used: ${error}. It stays ${input.value}.` }, input);
+      }, null, input);
+    };
+    input.addEventListener("change", send);
+    input._gxKey = (e) => { if (e.key === "Enter") { send(); return true; } return false; };
+    return input;
+  }
+  return typed;
+}
+
+function field(label, input, title) {
+  return h("label", { class: "gx-field", title }, h("span", {}, label), input);
+}
+
+// ---------------------------------------------------------------- commands to Python
+// Every button and typed value is a command: Python runs the public method of the same name and replies with the
+// outcome and what it said, shown beside the control (messagesPart). Also the ping used by the latency benchmark.
+function commandsPart(store) {
+  const { model, root, el } = store;
   let nextId = 0;
   const pending = new Map();
   // Background asks, and commands whose result shows in place (a mask preview under its row): no message unless
@@ -64,21 +79,47 @@ function render({ model, el }) {
   const QUIET = new Set(["request_thumbnails", "request_suggestions", "select", "mask_preview"]);
   // A command's message is shown next to the control that sent it (the button, the typed box, the focused row),
   // so it is in view wherever the widget is scrolled; the status line under the widget keeps the last one too.
-  function cmd(name, args = {}, onError = null, button = null, anchor = null) {
+  function cmd(name, args = {}, onError = null, button = null, anchor = null, buffers = undefined) {
     const from = anchor || button || (root.contains(document.activeElement) ? document.activeElement : null);
-    if (dead) { showFlash({ kind: "error", text: deadText() }, from); return null; }
+    if (store.dead) { store.showFlash({ kind: "error", text: store.deadText() }, from); return null; }
     const id = ++nextId;
     if (button) button.disabled = true; // no double runs from a double click
     pending.set(id, (error, said) => {
-      if (button && !dead) button.disabled = false;
-      if (!QUIET.has(name) || error !== null) showFlash(said || (error !== null ? { kind: "error", text: error } : null), from);
+      if (button && !store.dead) button.disabled = false;
+      if (!QUIET.has(name) || error !== null) store.showFlash(said || (error !== null ? { kind: "error", text: error } : null), from);
       if (onError && error !== null) onError(error);
     });
-    model.send({ type: "cmd", id, name, args });
+    model.send({ type: "cmd", id, name, args }, undefined, buffers); // (content, callbacks, buffers)
     return id;
   }
 
-  // ---------------------------------------------------------------- messages where the eye is
+  store.cmd = cmd;
+  store.pending = pending;
+  store.onMsg("reply", (msg) => {
+    const done = pending.get(msg.id);
+    pending.delete(msg.id);
+    if (done) done(msg.ok ? null : msg.error, msg.status || null);
+  });
+  const pings = new Map();
+  el.gxPing = () => new Promise((resolve) => {
+    const id = Math.random();
+    pings.set(id, [performance.now(), resolve]);
+    model.send({ type: "ping", id });
+  });
+  store.onMsg("pong", (msg) => {
+    if (!pings.has(msg.id)) return;
+    const [t0, resolve] = pings.get(msg.id);
+    pings.delete(msg.id);
+    resolve(performance.now() - t0);
+  });
+}
+
+// ---------------------------------------------------------------- messages where the eye is
+// The status line under the widget keeps the last message; each message also shows beside the control that caused
+// it (a "flash"), or at the top of the widget's visible part when nothing caused it (a run finished).
+function messagesPart(store) {
+  const { model, root } = store;
+  const status = h("div", { class: "gx-status", role: "status", "aria-live": "polite" });
   const flash = h("div", { class: "gx-flash", role: "status", "aria-live": "polite", hidden: true });
   let flashTimer = null;
   // The top of the widget's part the person can see: below whatever covers it (Lab's toolbar, Notebook 7's header,
@@ -121,14 +162,35 @@ function render({ model, el }) {
     flashTimer = setTimeout(() => { flash.hidden = true; }, said.kind === "error" || said.kind === "warn" ? 10000 : 4000);
   }
 
-  // ---------------------------------------------------------------- click an image to enlarge it
+  let lastSaid = (model.get("status") || {}).t;
+  function updateStatus() {
+    const said = model.get("status") || {};
+    status.className = `gx-status gx-${said.kind || "info"}`;
+    status.textContent = said.text || "";
+    // Messages no click asked for (a run finished, another writer's edit) show in view too; a command's own
+    // message is shown beside its control when its reply comes.
+    if (said.t !== lastSaid && !store.pending.size && said.kind !== "info") showFlash(said, null);
+    lastSaid = said.t;
+  }
+  store.flash = flash;
+  store.status = status;
+  store.visibleTop = visibleTop;
+  store.showFlash = showFlash;
+  store.on("change:status", updateStatus);
+  store.cleanups.push(() => clearTimeout(flashTimer));
+  updateStatus();
+}
+
+// ---------------------------------------------------------------- click an image to enlarge it
+function zoomPart(store) {
+  const { root, visibleTop } = store;
   const zoomImg = h("img", { alt: "enlarged" });
   const zoomBox = h("div", { class: "gx-zoom", hidden: true, role: "dialog", "aria-label": "enlarged image",
     title: "click or press Escape to close", onclick: () => { zoomBox.hidden = true; } }, zoomImg);
   zoomBox._gxKey = (e) => { if (e.key === "Escape") { zoomBox.hidden = true; return true; } return false; };
   root.addEventListener("click", (e) => {
     const img = e.target.closest?.(".gx-thumbs img, .gx-proposal img, .gx-mask-box img, .gx-real-item img, .gx-export img");
-    if (!img || dead) return;
+    if (!img || store.dead) return;
     zoomImg.src = img.src;
     zoomBox.hidden = false;
     const r = root.getBoundingClientRect();
@@ -136,19 +198,22 @@ function render({ model, el }) {
     zoomBox.tabIndex = -1;
     zoomBox.focus();
   });
+  store.zoomBox = zoomBox;
+}
 
-  // ---------------------------------------------------------------- the kernel is gone
+// ---------------------------------------------------------------- the kernel is gone
+function connectionPart(store) {
+  const { model, root, el, visibleTop } = store;
   // After a kernel restart the widget's comm is dead: nothing sent reaches Python. The widget manager marks the
   // model (comm_live false, the view's node gets `jupyter-widgets-disconnected`); the kernel's status says
   // restarting or dead. Then every control is disabled under a message, the last frame stays in view, and edits
   // typed but not yet saved are listed so they can be copied, never silently lost.
-  let dead = false;
   const deadBox = h("div", { class: "gx-dead", role: "alert", hidden: true });
   const veil = h("div", { class: "gx-veil", hidden: true, title: "Disconnected from the kernel: re-run the cell" });
   // The message follows the scroll so it is in view wherever the widget is (sticky positioning does not work
   // inside notebook output areas, which are scroll containers of their own).
   function placeDead() {
-    if (!dead) return;
+    if (!store.dead) return;
     const r = root.getBoundingClientRect();
     const top = Math.max(0, Math.min(visibleTop() - r.top + 8, r.height - deadBox.offsetHeight));
     deadBox.style.top = `${top}px`;
@@ -170,20 +235,20 @@ function render({ model, el }) {
     return out;
   }
   function markDead() {
-    if (dead) return;
-    dead = true;
+    if (store.dead) return;
+    store.dead = true;
     const unsaved = unsavedEdits();
     for (const c of root.querySelectorAll("input, button, select, textarea")) c.disabled = true;
-    main.inert = true;
-    status.inert = true;
+    store.main.inert = true;
+    store.status.inert = true;
     root.classList.add("gx-disconnected");
     deadBox.replaceChildren(h("b", {}, "Disconnected. "), deadText(),
       unsaved.length ? h("div", {}, "Not saved (copy them before re-running): ", unsaved.join("; ")) : "");
     deadBox.hidden = false;
     veil.hidden = false;
-    flash.hidden = true;
-    status.className = "gx-status gx-error";
-    status.textContent = deadText();
+    store.flash.hidden = true;
+    store.status.className = "gx-status gx-error";
+    store.status.textContent = deadText();
     document.addEventListener("scroll", placeDead, true);
     window.addEventListener("resize", placeDead);
     placeDead();
@@ -198,8 +263,64 @@ function render({ model, el }) {
   const kernel = model.widget_manager?.kernel;
   const onKernelStatus = (_, s) => { if (s === "restarting" || s === "autorestarting" || s === "dead") markDead(); };
   if (kernel?.statusChanged?.connect) kernel.statusChanged.connect(onKernelStatus);
+  store.deadText = deadText;
+  store.deadBox = deadBox;
+  store.veil = veil;
+  store.on("comm_live_update", checkAlive);
+  store.on("destroy", markDead);
+  store.cleanups.push(() => {
+    classWatch.disconnect();
+    if (kernel?.statusChanged?.disconnect) kernel.statusChanged.disconnect(onKernelStatus);
+    document.removeEventListener("scroll", placeDead, true);
+    window.removeEventListener("resize", placeDead);
+  });
+}
 
-  // ---------------------------------------------------------------- the image
+// ---------------------------------------------------------------- the panel and its tabs
+function tabsPart(store) {
+  const sections = {};
+  const tabButtons = {};
+  const tabs = h("div", { class: "gx-tabs", role: "tablist" });
+  const panel = h("div", { class: "gx-panel" }, tabs);
+  let currentTab = "explore";
+  for (const [key, name] of TAB_NAMES) {
+    tabButtons[key] = h("button", {
+      class: `gx-tab gx-tab-${key}`, role: "tab", "aria-selected": String(key === currentTab), title: name,
+      onclick: () => showTab(key),
+    }, name);
+    tabs.append(tabButtons[key]);
+    sections[key] = h("div", { class: `gx-section gx-section-${key}`, role: "tabpanel", "aria-label": name });
+    if (key !== currentTab) sections[key].hidden = true;
+    panel.append(sections[key]);
+  }
+  tabs._gxKey = (e) => {
+    const keys = TAB_NAMES.map(([k]) => k);
+    const i = keys.indexOf(currentTab);
+    if (e.key !== "ArrowRight" && e.key !== "ArrowLeft") return false;
+    const next = keys[(i + (e.key === "ArrowRight" ? 1 : keys.length - 1)) % keys.length];
+    showTab(next);
+    tabButtons[next].focus();
+    e.preventDefault();
+    return true;
+  };
+  function showTab(key) {
+    currentTab = store.tab = key;
+    store.flash.hidden = true; // a message about another tab's control would hang over nothing
+    for (const [k] of TAB_NAMES) {
+      sections[k].hidden = k !== key;
+      tabButtons[k].setAttribute("aria-selected", String(k === key));
+    }
+    if (key === "label") store.renderGallery(); // its rows ask for thumbnails as they come into view
+  }
+  store.tab = currentTab;
+  store.panel = panel;
+  store.sections = sections;
+  store.showTab = showTab;
+}
+
+// ---------------------------------------------------------------- the image
+function imagePanel(store) {
+  const { model, info, root, cmd } = store;
   const canvas = h("canvas", { class: "gx-live-canvas", "aria-label": "generated image" });
   const ctx = canvas.getContext("2d");
   const caption = h("div", { class: "gx-caption" });
@@ -229,7 +350,7 @@ function render({ model, el }) {
     const { n, tw, th, gap, cols: srcCols } = tiles;
     const width = Math.max(120, wrap.clientWidth);
     // Beside the panel the image may be tall; with the panel under it, it leaves room to see the sliders too.
-    const stacked = panel.offsetTop > view.offsetTop + 20;
+    const stacked = store.panel.offsetTop > view.offsetTop + 20;
     const large = model.get("size") === "large"; // class mode: the image as large as the window allows
     const maxHeight = Math.max(200, large ? window.innerHeight * (stacked ? 0.6 : 0.85)
       : Math.min(window.innerHeight * (stacked ? 0.4 : 0.72), 720));
@@ -308,84 +429,35 @@ function render({ model, el }) {
       h("span", {}, `${n} sample${n === 1 ? "" : "s"}${real ? ` + ${real} of your images (framed, last)` : ""}`), presentBtn,
     );
   }
-
-  // ---------------------------------------------------------------- the panel and its tabs
-  const sections = {};
-  const tabButtons = {};
-  const tabs = h("div", { class: "gx-tabs", role: "tablist" });
-  const panel = h("div", { class: "gx-panel" }, tabs);
-  let currentTab = "explore";
-  for (const [key, name] of TAB_NAMES) {
-    tabButtons[key] = h("button", {
-      class: `gx-tab gx-tab-${key}`, role: "tab", "aria-selected": String(key === currentTab), title: name,
-      onclick: () => showTab(key),
-    }, name);
-    tabs.append(tabButtons[key]);
-    sections[key] = h("div", { class: `gx-section gx-section-${key}`, role: "tabpanel", "aria-label": name });
-    if (key !== currentTab) sections[key].hidden = true;
-    panel.append(sections[key]);
-  }
-  tabs._gxKey = (e) => {
-    const keys = TAB_NAMES.map(([k]) => k);
-    const i = keys.indexOf(currentTab);
-    if (e.key !== "ArrowRight" && e.key !== "ArrowLeft") return false;
-    const next = keys[(i + (e.key === "ArrowRight" ? 1 : keys.length - 1)) % keys.length];
-    showTab(next);
-    tabButtons[next].focus();
-    e.preventDefault();
-    return true;
-  };
-  function showTab(key) {
-    currentTab = key;
-    flash.hidden = true; // a message about another tab's control would hang over nothing
-    for (const [k] of TAB_NAMES) {
-      sections[k].hidden = k !== key;
-      tabButtons[k].setAttribute("aria-selected", String(k === key));
-    }
-    if (key === "label") renderGallery(); // its rows ask for thumbnails as they come into view
-  }
-
-  const status = h("div", { class: "gx-status", role: "status", "aria-live": "polite" });
-  const main = h("div", { class: "gx-main" }, view, panel);
-  root.append(main, status, flash, zoomBox, veil, deadBox);
   function applySize() {
     root.classList.toggle("gx-large", model.get("size") === "large");
     layout();
   }
+  store.onMsg("frame", async (msg, buffers) => {
+    if (msg.seq <= newest) return;
+    const bitmap = await decodeFrame(msg, buffers[0]);
+    if (msg.seq <= newest) return; // a newer frame was drawn while this one decoded
+    newest = msg.seq;
+    drawBitmap(bitmap, msg.tiles, msg.quality, msg.size);
+    canvas.dataset.seq = String(newest);
+    canvas.dataset.drawnAt = String(performance.now());
+  });
+  store.on("change:seed", updateCaption);
+  store.on("change:samples", updateCaption);
+  store.on("change:size", () => { applySize(); updateCaption(); });
+  store.on("change:snapshot", drawSnapshot);
+  store.on("change:real_images", () => { updateCaption(); layout(); });
+  store.cleanups.push(() => resizer.disconnect());
+  store.view = view;
+  updateCaption();
+  applySize();
+  drawSnapshot();
+}
 
-  let lastSaid = (model.get("status") || {}).t;
-  function updateStatus() {
-    const s = model.get("status") || {};
-    status.className = `gx-status gx-${s.kind || "info"}`;
-    status.textContent = s.text || "";
-    // Messages no click asked for (a run finished, another writer's edit) show in view too; a command's own
-    // message is shown beside its control when its reply comes.
-    if (s.t !== lastSaid && !pending.size && s.kind !== "info") showFlash(s, null);
-    lastSaid = s.t;
-  }
-
-  // A typed value: sent on Enter or when the field loses focus; a refused one goes back to the value in use.
-  function typed(input, command, argName, trait, shown = () => String(model.get(trait))) {
-    let sent = null; // Enter sends, and the browser's change event follows it: one command, not two
-    const send = () => {
-      if (input.value === shown() || input.value === sent) return;
-      const value = sent = input.value;
-      setTimeout(() => { if (sent === value) sent = null; }, 1500);
-      cmd(command, { [argName]: value }, (error) => {
-        sent = null;
-        input.value = shown();
-        showFlash({ kind: "error", text: `“${value}” not used: ${error}. It stays ${input.value}.` }, input);
-      }, null, input);
-    };
-    input.addEventListener("change", send);
-    input._gxKey = (e) => { if (e.key === "Enter") { send(); return true; } return false; };
-    return input;
-  }
-  function field(label, input, title) {
-    return h("label", { class: "gx-field", title }, h("span", {}, label), input);
-  }
-
-  // ---------------------------------------------------------------- Explore: latents, sliders, pad
+// ---------------------------------------------------------------- Explore: latents, sliders, pad, play, your images
+function explorePanel(store) {
+  const { model, info, cmd, showFlash, sections } = store;
+  const typed = makeTyped(store);
   const seedInput = typed(h("input", { class: "gx-num gx-seed", "aria-label": "seed", value: String(model.get("seed")) }),
     "set_seed", "seed", "seed");
   const samplesInput = typed(h("input", { class: "gx-num gx-samples", "aria-label": "samples",
@@ -455,10 +527,8 @@ function render({ model, el }) {
     fileInput.value = "";
   });
   function sendImage(buffer, name) {
-    const id = ++nextId;
-    pending.set(id, (error) => { if (error !== null) projText.textContent = ""; });
     projText.textContent = `projecting ${name}…`;
-    model.send({ type: "cmd", id, name: "add_image", args: { name } }, undefined, [buffer]); // (content, callbacks, buffers)
+    cmd("add_image", { name }, () => { projText.textContent = ""; }, null, uploadBtn, [buffer]);
   }
   const projText = h("span", { class: "gx-keys gx-projecting" });
   const realList = h("div", { class: "gx-real-list" });
@@ -512,7 +582,7 @@ function render({ model, el }) {
   let dragging = -1;
 
   function queueShifts() {
-    if (dead) return;
+    if (store.dead) return;
     if (sendQueued) return;
     sendQueued = true;
     requestAnimationFrame(() => {
@@ -563,7 +633,7 @@ function render({ model, el }) {
       const name = h("span", { class: `gx-slider-name${d.named ? " gx-named" : ""}${model.get("selected") === k ? " gx-selected" : ""}`,
         title: `#${k} ${d.label} — click to select it (Export sweeps it), double-click to name it under Label`,
         onclick: (e) => { cmd("select", { k }); showFlash({ kind: "info", text: `selected direction ${k}: ${d.label} · double-click to name it` }, e.currentTarget); },
-        ondblclick: () => { cmd("select", { k }); showTab("label"); } }, `${d.starred ? "★ " : ""}${d.label}`);
+        ondblclick: () => { cmd("select", { k }); store.showTab("label"); } }, `${d.starred ? "★ " : ""}${d.label}`);
       const score = h("span", { class: "gx-score", title: "score: eigenvalue (SeFa), explained variance (PCA) or reconstructor accuracy (Discover)" },
         d.score === null || d.score === undefined ? "" : fmt(d.score));
       return h("div", { class: `gx-slider gx-slider-${k}` }, name, input, readout, score);
@@ -647,10 +717,33 @@ function render({ model, el }) {
   pad.addEventListener("pointerdown", (e) => { pad.setPointerCapture(e.pointerId); padMove(e); });
   pad.addEventListener("pointermove", (e) => { if (pad.hasPointerCapture(e.pointerId)) padMove(e); });
   pad.addEventListener("pointerup", (e) => pad.releasePointerCapture(e.pointerId));
+  store.on("change:directions", () => { renderSliders(); updateSliderValues(); setIfIdle(rangeInput, rangeText()); renderPlay(); });
+  store.on("change:shifts", updateSliderValues);
+  store.on("change:pad", updateSliderValues);
+  store.on("change:max_sliders", renderSliders);
+  store.on("change:seed", () => setIfIdle(seedInput, model.get("seed")));
+  store.on("change:samples", () => setIfIdle(samplesInput, model.get("samples")));
+  store.on("change:shift_range", () => setIfIdle(rangeInput, rangeText()));
+  store.on("change:truncation", () => setIfIdle(truncInput, model.get("truncation")));
+  store.on("change:class_index", () => setIfIdle(classInput, model.get("class_index")));
+  store.on("change:playing", renderPlay);
+  store.on("change:selected", () => {
+    renderPlay();
+    const k = model.get("selected");
+    for (const [i, [input]] of sliderInputs) input.closest(".gx-slider")?.querySelector(".gx-slider-name")?.classList.toggle("gx-selected", i === k);
+  });
+  store.on("change:real_images", renderReal);
+  store.on("change:projecting", renderReal);
+  renderSliders();
+  updateSliderValues();
+  renderPlay();
+  renderReal();
+}
 
-  // ---------------------------------------------------------------- Find directions: methods, progress, proposals
+// ---------------------------------------------------------------- Find directions: methods, progress, proposals
+function findPanel(store) {
+  const { model, info, cmd, sections, presetsId } = store;
   const kInput = h("input", { class: "gx-num gx-k", "aria-label": "number of directions K", value: String(Math.min(10, info.latent_dim)) });
-  const presetsId = `gx-layer-presets-${Math.random().toString(36).slice(2)}`;
   const layersInput = h("input", { class: "gx-num gx-layers", "aria-label": "SeFa layer range", value: "all",
     list: presetsId });
   const presets = h("datalist", { id: presetsId }, ...info.layer_presets.map((p) => h("option", { value: p })));
@@ -663,7 +756,7 @@ function render({ model, el }) {
     onclick: () => cmd("run_sefa", { k: kept(kInput.value), layers: layersInput.value || "all" }, null, runSefa) }, "Run SeFa");
   const runPca = h("button", { class: "gx-btn gx-primary gx-pca", title: "GANSpace: principal components of early activations, a few seconds",
     onclick: () => { setPcaBusy(); cmd("run_pca", { k: kept(kInput.value) }, null, runPca); } }, "Run PCA");
-  function setPcaBusy() { status.className = "gx-status gx-info"; status.textContent = "PCA: sampling activations…"; }
+  function setPcaBusy() { store.status.className = "gx-status gx-info"; store.status.textContent = "PCA: sampling activations…"; }
   const runDiscover = h("button", { class: "gx-btn gx-primary gx-discover", title: "Train directions A and a reconstructor R (Voynov & Babenko); runs in the background",
     onclick: () => {
       setRunText("starting…", "");
@@ -784,8 +877,16 @@ function render({ model, el }) {
     undoBtn.title = steps.length ? `Undo: ${steps[steps.length - 1]} (${steps.length} step${steps.length > 1 ? "s" : ""} back possible)` : "Nothing to undo";
     undoBtn.textContent = steps.length ? `Undo (${steps.length})` : "Undo";
   }
+  store.on("change:run", updateRun);
+  store.on("change:proposals", renderProposals);
+  store.on("change:undo_steps", renderProposals);
+  updateRun();
+  renderProposals();
+}
 
-  // ---------------------------------------------------------------- Label: the gallery
+// ---------------------------------------------------------------- Label: the gallery
+function labelPanel(store) {
+  const { model, info, cmd, sections, presetsId } = store;
   let filter = "all";
   const filters = [["all", "all"], ["unnamed", "unnamed"], ["starred", "★ starred"], ["hidden", "hidden"]];
   const filterButtons = filters.map(([key, name]) => h("button", { class: `gx-btn gx-filter gx-filter-${key}`,
@@ -931,7 +1032,7 @@ function render({ model, el }) {
   let observer = null;
   let lastOrder = [];
   function renderGallery() {
-    if (currentTab !== "label") return;
+    if (store.tab !== "label") return;
     const dirs = model.get("directions");
     const focused = document.activeElement;
     const focusK = focused && gallery.contains(focused) ? Number(focused.closest(".gx-grow")?.dataset.k) : null;
@@ -1022,10 +1123,32 @@ function render({ model, el }) {
     }
     gallery.dataset.thumbs = String(thumbs.size);
     gallery.dataset.masks = String(maskPreviews.size);
-    if (currentTab === "label") renderGallery();
+    if (store.tab === "label") renderGallery();
   }
+  store.renderGallery = renderGallery;
+  store.onMsg("thumbs", onThumbs);
+  store.onMsg("thumbs-stale", staleThumbs);
+  store.onMsg("masks", onMasks);
+  store.on("change:directions", renderGallery);
+  store.on("change:selected", () => {
+    const k = model.get("selected");
+    for (const [i, row] of rowEls) {
+      row.classList.toggle("gx-current", i === k);
+      const notes = row.querySelector(".gx-notes");
+      if (notes && document.activeElement !== notes) notes.hidden = i !== k && !notes.value;
+    }
+  });
+  store.cleanups.push(() => {
+    if (observer) observer.disconnect();
+    for (const t of thumbs.values()) URL.revokeObjectURL(t.url);
+    for (const p of maskPreviews.values()) URL.revokeObjectURL(p.url);
+  });
+}
 
-  // ---------------------------------------------------------------- Export
+// ---------------------------------------------------------------- Export
+function exportPanel(store) {
+  const { model, cmd, sections } = store;
+  const typed = makeTyped(store);
   const nameInput = typed(h("input", { class: "gx-export-name", "aria-label": "export file name", value: model.get("export_name") }),
     "set_export_name", "name", "export_name");
   const exportList = h("div", { class: "gx-exports" });
@@ -1064,112 +1187,75 @@ function render({ model, el }) {
         h("div", { class: "gx-path", title: "absolute path on the kernel's machine" }, e.path), preview);
     }));
   }
-
-  // ---------------------------------------------------------------- messages from Python
-  const pings = new Map();
-  el.gxPing = () => new Promise((resolve) => {
-    const id = Math.random();
-    pings.set(id, [performance.now(), resolve]);
-    model.send({ type: "ping", id });
+  store.onMsg("file", (msg, buffers) => {
+    const old = files.get(msg.path);
+    if (old) URL.revokeObjectURL(old);
+    files.set(msg.path, URL.createObjectURL(new Blob([bytesOf(buffers[0])], { type: msg.mime })));
+    renderExports();
   });
-
-  async function onMessage(msg, buffers) {
-    if (msg.type === "frame") {
-      if (msg.seq <= newest) return;
-      const bitmap = await decodeFrame(msg, buffers[0]);
-      if (msg.seq <= newest) return; // a newer frame was drawn while this one decoded
-      newest = msg.seq;
-      drawBitmap(bitmap, msg.tiles, msg.quality, msg.size);
-      canvas.dataset.seq = String(newest);
-      canvas.dataset.drawnAt = String(performance.now());
-    } else if (msg.type === "reply") {
-      const done = pending.get(msg.id);
-      pending.delete(msg.id);
-      if (done) done(msg.ok ? null : msg.error, msg.status || null);
-    } else if (msg.type === "pong" && pings.has(msg.id)) {
-      const [t0, resolve] = pings.get(msg.id);
-      pings.delete(msg.id);
-      resolve(performance.now() - t0);
-    } else if (msg.type === "thumbs") onThumbs(msg, buffers);
-    else if (msg.type === "thumbs-stale") staleThumbs(msg);
-    else if (msg.type === "masks") onMasks(msg, buffers);
-    else if (msg.type === "file") {
-      const old = files.get(msg.path);
-      if (old) URL.revokeObjectURL(old);
-      files.set(msg.path, URL.createObjectURL(new Blob([bytesOf(buffers[0])], { type: msg.mime })));
-      renderExports();
-    }
-  }
-
-  const setIfIdle = (input, value) => { if (input && document.activeElement !== input) input.value = String(value); };
-  const handlers = {
-    "change:directions": () => { renderSliders(); updateSliderValues(); renderGallery(); setIfIdle(rangeInput, rangeText()); renderExportDir(); renderPlay(); },
-    "change:shifts": updateSliderValues,
-    "change:pad": updateSliderValues,
-    "change:max_sliders": renderSliders,
-    "change:status": updateStatus,
-    "change:run": updateRun,
-    "change:proposals": renderProposals,
-    "change:undo_steps": renderProposals,
-    "change:exports": renderExports,
-    "change:seed": () => { setIfIdle(seedInput, model.get("seed")); updateCaption(); },
-    "change:samples": () => { setIfIdle(samplesInput, model.get("samples")); updateCaption(); },
-    "change:shift_range": () => setIfIdle(rangeInput, rangeText()),
-    "change:truncation": () => setIfIdle(truncInput, model.get("truncation")),
-    "change:class_index": () => setIfIdle(classInput, model.get("class_index")),
-    "change:export_name": () => setIfIdle(nameInput, model.get("export_name")),
-    "change:playing": renderPlay,
-    "change:size": () => { applySize(); updateCaption(); },
-    "change:selected": () => {
-      renderExportDir();
-      renderPlay();
-      const k = model.get("selected");
-      for (const [i, [input]] of sliderInputs) input.closest(".gx-slider")?.querySelector(".gx-slider-name")?.classList.toggle("gx-selected", i === k);
-      for (const [i, row] of rowEls) {
-        row.classList.toggle("gx-current", i === k);
-        const notes = row.querySelector(".gx-notes");
-        if (notes && document.activeElement !== notes) notes.hidden = i !== k && !notes.value;
-      }
-    },
-    "change:snapshot": drawSnapshot,
-    "change:real_images": () => { renderReal(); updateCaption(); layout(); },
-    "change:projecting": renderReal,
-  };
-  for (const [event, fn] of Object.entries(handlers)) model.on(event, fn);
-  model.on("msg:custom", onMessage);
-  model.on("comm_live_update", checkAlive);
-  model.on("destroy", markDead);
-
-  updateCaption();
-  updateStatus();
-  renderSliders();
-  updateSliderValues();
-  updateRun();
-  renderProposals();
+  store.on("change:exports", renderExports);
+  store.on("change:export_name", () => setIfIdle(nameInput, model.get("export_name")));
+  store.on("change:selected", renderExportDir);
+  store.on("change:directions", renderExportDir);
+  store.cleanups.push(() => { for (const url of files.values()) URL.revokeObjectURL(url); });
   renderExports();
   renderExportDir();
-  renderPlay();
-  applySize();
-  renderReal();
-  drawSnapshot();
+}
+
+// ---------------------------------------------------------------- the view: a small shared store, one part per panel
+// Python owns the state (traits); the store holds what the parts share: the model, the generator's info, the root,
+// `cmd` and `showFlash`, the tab shown, and whether the kernel is gone. Each part builds its panel, listens to the
+// traits and messages it shows (store.on / store.onMsg, undone on cleanup) and exposes the little others call.
+function render({ model, el }) {
+  const info = model.get("generator_info");
+  const root = h("div", {
+    class: "gx-root", tabindex: "-1", "data-lm-suppress-shortcuts": "true", "data-p-suppress-shortcuts": "true",
+  });
+  el.classList.add("gx-explorer");
+  el.appendChild(root);
+  // Keys typed inside the widget belong to the widget, not to the notebook. JupyterLab honours the attribute
+  // above, but Notebook 7 still takes arrow and letter keys in its capture-phase handler, so the widget listens
+  // first (window, capture), keeps the event from the page's handlers and runs its own (`el._gxKey`), walking up
+  // from the target; the browser's default action (a range input's arrow step, typing) still happens.
+  function onKey(e) {
+    if (!root.contains(e.target)) return;
+    e.stopPropagation();
+    for (let node = e.target; node && node !== root.parentNode; node = node.parentNode) {
+      if (node._gxKey && node._gxKey(e) === true) break;
+    }
+  }
+  window.addEventListener("keydown", onKey, true);
+
+  const listeners = [];
+  const msgHandlers = {};
+  const store = {
+    model, el, root, info, dead: false, cleanups: [],
+    presetsId: `gx-layer-presets-${Math.random().toString(36).slice(2)}`, // layer presets: Find and Label share them
+    on(event, fn) { model.on(event, fn); listeners.push([event, fn]); },
+    onMsg(type, fn) { msgHandlers[type] = fn; },
+  };
+  commandsPart(store);
+  messagesPart(store);
+  zoomPart(store);
+  connectionPart(store);
+  tabsPart(store);
+  imagePanel(store);
+  explorePanel(store);
+  findPanel(store);
+  labelPanel(store);
+  exportPanel(store);
+  store.main = h("div", { class: "gx-main" }, store.view, store.panel);
+  root.append(store.main, store.status, store.flash, store.zoomBox, store.veil, store.deadBox);
+
+  const onMessage = (msg, buffers) => { const fn = msgHandlers[msg.type]; if (fn) fn(msg, buffers); };
+  model.on("msg:custom", onMessage);
   model.send({ type: "ready" }); // ask for the current frame (a new view, or a re-opened notebook)
 
   return () => {
-    for (const [event, fn] of Object.entries(handlers)) model.off(event, fn);
+    for (const [event, fn] of listeners) model.off(event, fn);
     model.off("msg:custom", onMessage);
-    model.off("comm_live_update", checkAlive);
-    model.off("destroy", markDead);
-    classWatch.disconnect();
-    if (kernel?.statusChanged?.disconnect) kernel.statusChanged.disconnect(onKernelStatus);
-    clearTimeout(flashTimer);
-    document.removeEventListener("scroll", placeDead, true);
-    window.removeEventListener("resize", placeDead);
     window.removeEventListener("keydown", onKey, true);
-    if (observer) observer.disconnect();
-    resizer.disconnect();
-    for (const t of thumbs.values()) URL.revokeObjectURL(t.url);
-    for (const p of maskPreviews.values()) URL.revokeObjectURL(p.url);
-    for (const url of files.values()) URL.revokeObjectURL(url);
+    for (const fn of store.cleanups) fn();
   };
 }
 
