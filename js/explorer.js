@@ -268,6 +268,7 @@ function connectionPart(store) {
   store.veil = veil;
   store.on("comm_live_update", checkAlive);
   store.on("destroy", markDead);
+  checkAlive(); // a view of a model restored from a saved notebook is disconnected from the start
   store.cleanups.push(() => {
     classWatch.disconnect();
     if (kernel?.statusChanged?.disconnect) kernel.statusChanged.disconnect(onKernelStatus);

@@ -352,6 +352,10 @@ def test_a_saved_notebook_shows_the_last_frame_without_a_kernel(browser, lab):
     page.wait_for_function("() => document.querySelector('.gx-live-canvas')?.dataset.seq === '0'", timeout=60000)
     again = page.evaluate(PIXELS)
     assert again["max"] > 200 and again["min"] < 30 and again["sum"] == frame["sum"]
+    page.wait_for_selector(".gx-dead:not([hidden])", timeout=30000)  # and it says that nothing here is live
+    assert "Re-run the cell" in page.locator(".gx-dead").inner_text() and page.evaluate(ENABLED) == []
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "saved-notebook-no-kernel.png"))
     page.close()
 
 
