@@ -372,7 +372,7 @@ class ProceduralShapes(torch.nn.Module):
 
 
 def test_accepted_suggestions_name_known_directions_with_their_sign(sent, monkeypatch):
-    import ganexplorer.widget.explorer as explorer_module
+    import ganexplorer.widget.gallery as explorer_module  # the gallery part measures suggestions
     from ganexplorer import Generator
 
     g = Generator(ProceduralShapes(), device="cpu", name="procedural")

@@ -6,6 +6,11 @@ tests do what a click does. Method runs never touch the directions on the slider
 the user applies (``apply``) or discards, and ``undo`` steps back through applied changes. Frames go to the
 browser as binary messages with sequence numbers; the slider trait is synced by ipywidgets, whose front-end
 keeps one update in flight, so a fast drag coalesces to its latest value.
+
+Built from parts with one job each: ``proposals.py`` (proposals and undo, plain Python on banks), ``gallery.py``
+(thumbnails, suggestions, mask previews), ``exports.py`` (numbered exports), ``your_images.py`` (projected real
+images) and ``values.py`` (typed values checked); this module holds the state, rendering, the sliders, play,
+the bank and the method runs.
 """
 
 from __future__ import annotations
@@ -26,27 +31,22 @@ import anywidget
 import numpy as np
 import traitlets
 
-from ..animation import save_gif, save_mp4, traversal_video
 from ..directions import DirectionBank, pca, sefa
-from ..directions.background import AREA, RULES, THRESHOLD, best_shift, mask_stats, masks_from_renders
 from ..directions.bank import MAX_SHIFT
-from ..directions.describe import suggest_labels
 from ..directions.discovery import DEFORMATORS, DiscoveryTrainer
 from ..frames import encode, grid_columns, grid_tile, png_bytes
 from ..generators import Generator, load_generator
 from ..generators.preview import PreviewPlanner
-from ..traversal import render_traversals, traversal_grid
+from ..traversal import render_traversals
 from . import values
+from .exports import EXPORT_INLINE_BYTES, ExportsPart  # noqa: F401 - re-exported
+from .gallery import THUMB_CELL, THUMB_SHIFTS, GalleryPart, fit_cells, mask_sheet  # noqa: F401 - re-exported
 from .proposals import AUTO_LABEL, Proposal, Proposals, duplicates, touched  # noqa: F401 - re-exported
 from .proposals import keys as _keys
 from .values import Refused
+from .your_images import YourImagesPart
 
-THUMB_SHIFTS = 5
-MASK_STEPS = 5  # traversal frames of a mask preview, from the sample to the shifted image
-MAX_MASK_SAMPLES = 16
-EXPORT_INLINE_BYTES = 20 << 20  # exports up to this size also go to the browser (download link, preview)
 SIZES = ("normal", "large")
-THUMB_CELL = {"normal": 56, "large": 160}  # px per thumbnail cell (small images are zoomed by whole factors)
 PREVIEW_ROWS = 10  # directions in a proposal's preview (4 for images larger than 128 px: they take long to render)
 DISCOVER_LR = 1e-3  # the Discover panel's learning rate: the project's results use it (1e-4 barely moves in 1000 steps)
 
@@ -84,7 +84,7 @@ def layer_presets(num_layers: int | None) -> list[str]:
     return ["all"] + list(dict.fromkeys(f"{a}-{min(b, num_layers - 1)}" for a, b in ranges if a < num_layers))
 
 
-class Explorer(anywidget.AnyWidget):
+class Explorer(GalleryPart, ExportsPart, YourImagesPart, anywidget.AnyWidget):
     """Explore ``generator`` (a ``Generator``, a zoo name or a checkpoint path) along the directions of ``bank``.
 
     With ``bank_path`` every label, star, note and hide is saved there at once (merged with other writers of the
@@ -435,83 +435,6 @@ class Explorer(anywidget.AnyWidget):
         self._render()
         self.send({"type": "thumbs-stale"})
 
-    # ------------------------------------------------------------ real images
-    def _with_real(self, z):
-        """The random samples, then the projected real images: every slider acts on both."""
-        import torch
-
-        return torch.cat([z, *[r["latent"] for r in self._real]]) if self._real else z
-
-    def add_image(self, image: Any = None, steps: Any = 200, restarts: Any = 4, block: bool = False,
-                  data: bytes | None = None, name: str = "image") -> threading.Thread:
-        """Project a real image (a path, PNG/JPEG bytes, a PIL image or a uint8 array) into the latent space in
-        the background; it then joins the samples and every slider moves it. Its original is shown beside."""
-        from ..projection import fit_summary, prepare_images, project
-
-        image = data if image is None else image
-        if image is None:
-            raise Refused("give an image: a file path, PNG/JPEG bytes, a PIL image or an array")
-        steps = values.whole(steps, "projection steps", 1, 100000)
-        restarts = values.whole(restarts, "restarts", 1, 64)
-        try:
-            target = prepare_images(image, self.generator)  # refuses unreadable files before any work
-        except (OSError, ValueError, TypeError) as exc:
-            raise Refused(f"cannot read {name!r} as an image: {exc}") from None
-        if self._project_thread is not None and self._project_thread.is_alive():
-            raise Refused("an image is being projected: wait for it to finish")
-        self.projecting = {"state": "running", "step": 0, "total": steps, "name": name}
-        self._say(f"projecting {name} into the latent space ({steps} steps, {restarts} restarts)…")
-
-        def progress(step: int, error: float) -> None:
-            self.projecting = {**self.projecting, "step": step, "error": round(error, 2)}
-
-        def work() -> None:
-            try:
-                result = project(self.generator, target, steps=steps, restarts=restarts, callback=progress,
-                                 cancel=self._project_cancel, progress=False)
-                with self._lock:
-                    self._real.append({"latent": result.latents[:1].to(self.generator.device),
-                                       "original": result.targets[0], "render": result.renders[0],
-                                       "error": result.error[0], "name": name})
-                    self.z = self._with_real(self.z[: self.samples])
-                self._publish_real()
-                self._render()
-                self.send({"type": "thumbs-stale"})
-                self.projecting = {"state": "done", "step": result.steps, "total": steps, "name": name,
-                                   "error": result.error[0]}
-                n = self.samples + len(self._real)
-                self._say(f"{fit_summary(result)}: it is sample {n} of {n} in the image now, and every slider "
-                          "moves it", "ok")
-            except Exception as exc:  # noqa: BLE001 - shown to the user
-                self.projecting = {"state": "failed", "name": name, "message": f"{type(exc).__name__}: {exc}"}
-                self._say(f"projecting {name} failed: {type(exc).__name__}: {exc}", "error")
-
-        self._project_cancel = threading.Event()
-        self._project_thread = threading.Thread(target=work, daemon=True, name="ganexplorer-project")
-        self._project_thread.start()
-        if block:
-            self._project_thread.join()
-        return self._project_thread
-
-    def remove_image(self, index: int) -> None:
-        """Take real image ``index`` (0 = the first added) out of the samples."""
-        index = values.whole(index, "image", 0, max(0, len(self._real) - 1))
-        if not self._real:
-            raise Refused("no real image to remove")
-        with self._lock:
-            removed = self._real.pop(index)
-            self.z = self._with_real(self.z[: self.samples])
-        self._publish_real()
-        self._render()
-        self.send({"type": "thumbs-stale"})
-        self._say(f"removed {removed['name']} from the samples")
-
-    def _publish_real(self) -> None:
-        self.real_images = [{"name": r["name"], "error": r["error"], "sample": self.samples + i,
-                             "original": "data:image/png;base64," + base64.b64encode(png_bytes(
-                                 np.repeat(r["original"], 3, -1) if r["original"].shape[-1] == 1 else r["original"]
-                             )).decode()} for i, r in enumerate(self._real)]
-
     def set_range(self, r: Any) -> None:
         """The same slider range +-r for every direction (0 < r <= 100); shifts beyond it are pulled in. Where the
         directions had ranges of their own, the message says they were replaced and what they were."""
@@ -681,130 +604,6 @@ class Explorer(anywidget.AnyWidget):
         self._edit(k, "set_layers", spec)
         self._render()
         self.send({"type": "thumbs-stale", "k": self.bank._index(int(k))})
-
-    # ------------------------------------------------------------ suggestions
-    def suggest(self, k: int) -> tuple[str, float]:
-        """Measured suggestion for direction k's name (``describe``), with a confidence."""
-        k = self.bank._index(int(k))
-        key = _keys(self.bank)[k]
-        if key not in self._suggestions:
-            with self._lock:
-                self._suggestions[key] = suggest_labels(self.generator, self.bank.select([k]), n=12)[0]
-        return self._suggestions[key]
-
-    def accept_suggestion(self, k: int) -> str:
-        """Name direction k as ``describe`` suggests."""
-        label, _ = self.suggest(k)
-        self.label(k, label)
-        return label
-
-    def request_suggestions(self, indices: list[int]) -> None:
-        """Compute suggestions for these directions in the background, a few at a time, and show them."""
-        self._suggest_wanted += [self.bank._index(int(i)) for i in indices]
-        if self._suggest_thread is None or not self._suggest_thread.is_alive():
-            self._suggest_thread = threading.Thread(target=self._suggest_work, daemon=True,
-                                                    name="ganexplorer-suggest")
-            self._suggest_thread.start()
-
-    def _suggest_work(self) -> None:
-        while self._suggest_wanted:
-            bank = self.bank
-            keys = _keys(bank)
-            chunk = list(dict.fromkeys(i for i in self._suggest_wanted[:8]
-                                       if i < len(bank) and keys[i] not in self._suggestions))
-            del self._suggest_wanted[:8]
-            if not chunk:
-                continue
-            try:  # no lock: the generator is only read, and slider frames and thumbnails must not wait
-                found = suggest_labels(self.generator, bank.select(chunk), n=8)
-            except Exception as exc:  # noqa: BLE001 - shown, the gallery works without suggestions
-                self._say(f"could not suggest names: {type(exc).__name__}: {exc}", "warn")
-                return
-            for i, s in zip(chunk, found):
-                self._suggestions[keys[i]] = s
-            if self.bank is bank:
-                self._publish_directions()
-
-    # ------------------------------------------------------------ gallery
-    def thumbnail_shifts(self, k: int) -> list[float]:
-        r = self.bank.shift_range[k]
-        return np.linspace(-r, r, THUMB_SHIFTS).round(6).tolist()
-
-    def thumbnails(self, indices: list[int], samples: int = 2) -> np.ndarray:
-        """Traversal thumbnails (K, N, S, H, W, C) of these directions: one batched generator call."""
-        idx = [self.bank._index(int(i)) for i in indices]
-        with self._lock:
-            z = self.z[: min(samples, len(self.z))]
-            shifts = self.thumbnail_shifts(idx[0]) if len({self.bank.shift_range[i] for i in idx}) == 1 else None
-            if shifts is not None:
-                return render_traversals(self.generator, self.bank, z, idx, shifts)
-            return np.stack([render_traversals(self.generator, self.bank, z, [i], self.thumbnail_shifts(i))[0]
-                             for i in idx])
-
-    def request_thumbnails(self, indices: list[int]) -> None:
-        """Send the gallery the thumbnails of these directions (one PNG row image each)."""
-        if not indices:
-            return
-        idx = [self.bank._index(int(i)) for i in indices]
-        frames = self.thumbnails(idx)  # (K, N, S, H, W, C)
-        rows, buffers = [], []
-        cell = THUMB_CELL[self.size]
-        for row, k in enumerate(idx):
-            n, s = frames.shape[1], frames.shape[2]
-            cells = frames[row].reshape(n * s, *frames.shape[3:])
-            image = fit_cells(grid_tile(cells, columns=s), cell, frames.shape[3], frames.shape[4])
-            buffers.append(png_bytes(image))
-            rows.append({"k": k, "shifts": self.thumbnail_shifts(k), "samples": n})
-        self.send({"type": "thumbs", "rows": rows}, buffers=buffers)
-
-    # ------------------------------------------------------------ mask preview
-    def mask_preview(self, k: Any = None, shift: Any = None, threshold: Any = THRESHOLD,
-                     samples: Any = None, rule: str = "ratio") -> dict[str, Any]:
-        """Does direction k (default: the selected one) remove the background? The discovery paper's saliency
-        test (``directions.background``): the shown samples are shifted both ways by ``shift`` (default: 2, 3, 4
-        and 5 standard deviations of the latents along k), the signed shift that changes the background most
-        relative to the object is kept (judged with the shifted brightness above ``threshold`` as the mask), and
-        each sample's foreground mask is, with ``rule="ratio"`` (default), the pixels that keep more of their
-        brightness than the image's Otsu cut (the rule whose masks trained the best saliency net, notebook 05), or
-        with ``rule="brightness"`` the shifted image's brightness above ``threshold`` (the paper's rule); masks of
-        implausible size (outside 2-50% of the image) are marked as discarded. ``samples`` (default: those shown,
-        at most 16) are the first of the shown latents.
-
-        Returns ``k``, ``shift`` (signed), ``threshold``, ``rule``, ``stats`` of the masks shown (plausible,
-        bg_change, fg_change, bg_left, score), ``traversal`` (N, 5, H, W, C) uint8 from each sample to its shifted
-        image, ``masks`` (N, H, W) bool, ``keep`` (N,) bool and ``image``, the sheet shown under the direction's
-        row in the Label tab (per sample: the traversal, the mask, the sample with its background dimmed)."""
-        idx = self.selected if k is None else self.bank._index(int(k))
-        size = None if shift is None else values.number(shift, "mask shift", 0.0, values.MAX_RANGE, above=True)
-        cut = values.number(threshold, "mask threshold", 0.0, 1.0, above=True)
-        if cut >= 1:
-            raise Refused(f"mask threshold must be a brightness above 0 and below 1, got {cut:g}")
-        if rule not in RULES:
-            raise Refused(f"mask rule must be one of {', '.join(RULES)}, got {rule!r}")
-        n = min(len(self.z), MAX_MASK_SAMPLES) if samples is None else values.whole(samples, "mask samples", 1,
-                                                                                     MAX_MASK_SAMPLES)
-        with self._lock:
-            z = self.z[:n] if len(self.z) >= n else self.generator.sample_latents(n, self.seed)
-            out, stats = best_shift(self.generator, self.bank, idx, z, size, cut)
-            if rule == "ratio":  # the shift stays the one chosen above; the stats describe the masks shown
-                out = masks_from_renders(out.images, out.shifted, "otsu", AREA, "ratio")
-                stats = {"shift": stats["shift"], **mask_stats(out)}
-            steps = np.linspace(0.0, stats["shift"], MASK_STEPS).round(6).tolist()
-            frames = render_traversals(self.generator, self.bank, z, [idx], steps)[0]  # (N, S, H, W, C)
-        masks = out.masks.bool().cpu().numpy()
-        keep = out.keep.cpu().numpy()
-        sheet = mask_sheet(frames, masks, keep)
-        h, w = frames.shape[2:4]
-        self.send({"type": "masks", "k": idx, "shift": stats["shift"], "threshold": cut, "rule": rule, "stats": stats,
-                   "columns": [f"{s:+.3g}" for s in steps] + ["mask", "object"], "kept": keep.tolist()},
-                  buffers=[png_bytes(fit_cells(sheet, 56, h, w))])
-        verdict = "looks like background removal" if stats["score"] >= 0.1 and stats["plausible"] >= 0.5 else (
-            "does not look like background removal")
-        self._say(f"masks of direction {idx} at shift {stats['shift']:+.3g}: {verdict} (background change "
-                  f"{stats['bg_change']:.2f} vs object {stats['fg_change']:.2f}; {int(keep.sum())}/{n} masks of "
-                  "plausible size)", "ok")
-        return {"k": idx, "shift": stats["shift"], "threshold": cut, "rule": rule, "stats": stats, "traversal": frames,
-                "masks": masks, "keep": keep, "image": sheet}
 
     # ------------------------------------------------------------ methods: proposals
     def _propose(self, method: str, bank: DirectionBank, complete: bool = True, summary: str = "") -> Proposal:
@@ -981,112 +780,5 @@ class Explorer(anywidget.AnyWidget):
         self.run = {**self.run, "state": "cancelling"}
         self._say("cancelling discovery: its directions so far will be a proposal marked incomplete")
 
-    # ------------------------------------------------------------ export
-    def set_export_name(self, name: str) -> None:
-        name = str(name).strip()
-        if not name or "\0" in name:
-            raise Refused(f"export file name {name!r} is empty or invalid")
-        folder = Path(name).expanduser().resolve().parent
-        if not folder.is_dir():
-            raise Refused(f"export file name {name!r}: the folder {folder} does not exist")
-        self.export_name = name
-        self._say(f"exports will be saved as {Path(name).expanduser().resolve()}_<what>_<number>.<png|gif|mp4|gxb>"
-                  " (numbered: never overwritten)", "ok")
-
-    def _export_path(self, path: str | Path | None, suffix: str, what: str = "") -> Path:
-        """``path`` as given, else ``<export name>_<what>_<NNN><suffix>`` with the first number not yet used: a
-        default export never overwrites an earlier one, and its name says what it shows."""
-        if path is not None:
-            p = Path(path).expanduser().resolve()
-        else:
-            base = Path(self.export_name).expanduser().resolve()
-            stem = base.name + (f"_{what}" if what else "")
-            n = 1
-            while (p := base.with_name(f"{stem}_{n:03d}{suffix}")).exists():
-                n += 1
-        if not p.parent.exists():
-            raise Refused(f"cannot save {p}: the folder {p.parent} does not exist")
-        return p
-
-    def _direction_slug(self, k: int) -> str:
-        """Direction k in a file name: its index and its name, e.g. ``3-thickness``."""
-        slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", self.bank.labels[k]).strip("-.")[:40]
-        return f"{k}-{slug}" if slug else str(k)
-
-    def _exported(self, kind: str, path: Path, mime: str, about: str = "") -> Path:
-        size = path.stat().st_size
-        entry = {"kind": kind, "path": str(path), "name": path.name, "bytes": size, "mime": mime,
-                 "t": time.time(), "about": about}
-        self.exports = ([entry] + [e for e in self.exports if e["path"] != str(path)])[:8]
-        if size <= EXPORT_INLINE_BYTES:
-            self.send({"type": "file", **entry}, buffers=[path.read_bytes()])
-        self._say(f"saved {kind}{' of ' + about if about else ''}: {path}", "ok")
-        return path
-
-    def _chosen(self, directions: list[int] | None) -> list[int]:
-        if directions is not None:
-            return [self.bank._index(int(i)) for i in directions]
-        hidden = self.bank.hidden
-        starred = [i for i in range(len(self.bank)) if self.bank.starred[i]]
-        return starred or [i for i in range(len(self.bank)) if not hidden[i]][:8] or [0]
-
-    def export_grid(self, path: str | Path | None = None, directions: list[int] | None = None) -> Path:
-        """Traversal grid PNG of ``directions`` (default: the starred ones, else the first 8 shown)."""
-        path = self._export_path(path, ".png", "grid")
-        with self._lock:
-            traversal_grid(self.generator, self.bank, self._chosen(directions), z=self.z[:3]).save(path)
-        return self._exported("grid PNG", path, "image/png")
-
-    def _video(self, k: int, frames: int, size: int) -> list:
-        with self._lock:
-            return traversal_video(self.generator, self.bank, self.z, k, frames, size)
-
-    def export_gif(self, k: int | None = None, path: str | Path | None = None, frames: int = 24,
-                   size: int = 256) -> Path:
-        """Animated GIF of direction k (default: the selected one): -range -> +range -> back, samples together."""
-        k = self.selected if k is None else self.bank._index(int(k))
-        path = self._export_path(path, ".gif", self._direction_slug(k))
-        save_gif(self._video(k, frames, size), path)
-        return self._exported("GIF", path, "image/gif", f"direction {k} {self.bank.labels[k]!r}")
-
-    def export_mp4(self, k: int | None = None, path: str | Path | None = None, frames: int = 48,
-                   size: int = 256) -> Path:
-        """H.264 MP4 of direction k's sweep (ffmpeg from the imageio-ffmpeg wheel)."""
-        k = self.selected if k is None else self.bank._index(int(k))
-        path = self._export_path(path, ".mp4", self._direction_slug(k))
-        save_mp4(self._video(k, frames, size), path)
-        return self._exported("MP4", path, "video/mp4", f"direction {k} {self.bank.labels[k]!r}")
-
-    def export_bank(self, path: str | Path | None = None) -> Path:
-        """Save the bank (labels, stars, notes included) somewhere else too."""
-        path = self._export_path(path, ".gxb", "bank")
-        self.bank.save(path)
-        return self._exported("bank", path, "application/octet-stream")
 
 
-def fit_cells(image: np.ndarray, cell: int, h: int, w: int) -> np.ndarray:
-    """Scale a thumbnail sheet so each cell is about ``cell`` px: crisp zoom for small images, smooth shrink for
-    large ones (a 1024 px generator's thumbnails stay a few kB)."""
-    from PIL import Image
-
-    img = Image.fromarray(image)
-    side = max(h, w)
-    if side >= cell:
-        factor = cell / side
-        return np.asarray(img.resize((max(1, round(img.width * factor)), max(1, round(img.height * factor))),
-                                     Image.LANCZOS))
-    zoom = max(1, cell // side)
-    return np.asarray(img.resize((img.width * zoom, img.height * zoom), Image.NEAREST))
-
-
-def mask_sheet(frames: np.ndarray, masks: np.ndarray, keep: np.ndarray) -> np.ndarray:
-    """One RGB sheet for a mask preview: a row per sample with its traversal frames (N, S, H, W, C), its mask
-    (white; red when the size filter discards it) and the sample with the background dimmed to a quarter."""
-    n, s, h, w, c = frames.shape
-    rgb = np.repeat(frames, 3, axis=-1) if c == 1 else frames
-    m = masks[..., None]
-    color = np.where(keep[:, None, None, None], np.array([255, 255, 255]), np.array([230, 60, 60])).astype(np.uint8)
-    mask_img = np.where(m, color, 0).astype(np.uint8)
-    cut = np.where(m, rgb[:, 0], rgb[:, 0] // 4).astype(np.uint8)
-    cells = np.concatenate([rgb, mask_img[:, None], cut[:, None]], axis=1)  # (N, S + 2, H, W, 3)
-    return grid_tile(cells.reshape(n * (s + 2), h, w, 3), columns=s + 2)
