@@ -103,7 +103,8 @@ def parse_layers(spec: str | None, num_layers: int) -> list[int]:
     if spec is None or str(spec).strip().lower() in ("", "all"):
         return list(range(num_layers))
     allowed = f"layers 0..{num_layers - 1}"
-    usage = f"'all', 'N', 'A-B' or a comma list such as '0-1,8' ({allowed})"
+    example = f"'0-1,{num_layers - 1}'" if num_layers > 2 else "'0,1'"  # one that fits this generator
+    usage = f"'all', 'N', 'A-B' or a comma list such as {example} ({allowed})"
     text = _spec(str(spec), "a layer range", usage)
     ranges = []
     for part in text.replace(" ", "").split(","):

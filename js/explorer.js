@@ -2,6 +2,8 @@
 // Python owns the state (traits); this view owns layout and keyboard. Frames arrive as binary messages with a
 // sequence number and a frame older than the newest one drawn is dropped. Slider moves go back as the `shifts`
 // trait at most once per animation frame; ipywidgets keeps one update in flight, so a fast drag coalesces.
+// Built as parts over a small shared store (see `render` at the end): commands, messages, zoom, connection, tabs,
+// then one function per panel: the image, Explore, Find directions, Label, Export.
 
 function h(tag, props = {}, ...children) {
   const el = document.createElement(tag);
@@ -36,42 +38,295 @@ const DEFORMATOR_NAMES = {
   random: "random (fixed baseline)", coordinate: "latent axes (fixed baseline)",
 };
 
-function render({ model, el }) {
-  const info = model.get("generator_info");
-  const root = h("div", {
-    class: "gx-root", tabindex: "-1", "data-lm-suppress-shortcuts": "true", "data-p-suppress-shortcuts": "true",
-  });
-  el.classList.add("gx-explorer");
-  el.appendChild(root);
-  // Keys typed inside the widget belong to the widget, not to the notebook. JupyterLab honours the attribute
-  // above, but Notebook 7 still takes arrow and letter keys in its capture-phase handler, so the widget listens
-  // first (window, capture), keeps the event from the page's handlers and runs its own (`el._gxKey`), walking up
-  // from the target; the browser's default action (a range input's arrow step, typing) still happens.
-  function onKey(e) {
-    if (!root.contains(e.target)) return;
-    e.stopPropagation();
-    for (let node = e.target; node && node !== root.parentNode; node = node.parentNode) {
-      if (node._gxKey && node._gxKey(e) === true) break;
-    }
-  }
-  window.addEventListener("keydown", onKey, true);
+const setIfIdle = (input, value) => { if (input && document.activeElement !== input) input.value = String(value); };
 
-  // ---------------------------------------------------------------- commands to Python
+// A typed value: sent on Enter or when the field loses focus; a refused one goes back to the value in use, and the
+// refusal, quoting what was typed, shows beside the box.
+function makeTyped(store) {
+  const { model, cmd, showFlash } = store;
+  function typed(input, command, argName, trait, shown = () => String(model.get(trait))) {
+    let sent = null; // Enter sends, and the browser's change event follows it: one command, not two
+    const send = () => {
+      if (input.value === shown() || input.value === sent) return;
+      const value = sent = input.value;
+      setTimeout(() => { if (sent === value) sent = null; }, 1500);
+      cmd(command, { [argName]: value }, (error) => {
+        sent = null;
+        input.value = shown();
+        showFlash({ kind: "error", text: `“${value}” not used: ${error}. It stays ${input.value}.` }, input);
+      }, null, input);
+    };
+    input.addEventListener("change", send);
+    input._gxKey = (e) => { if (e.key === "Enter") { send(); return true; } return false; };
+    return input;
+  }
+  return typed;
+}
+
+function field(label, input, title) {
+  return h("label", { class: "gx-field", title }, h("span", {}, label), input);
+}
+
+// ---------------------------------------------------------------- commands to Python
+// Every button and typed value is a command: Python runs the public method of the same name and replies with the
+// outcome and what it said, shown beside the control (messagesPart). Also the ping used by the latency benchmark.
+function commandsPart(store) {
+  const { model, root, el } = store;
   let nextId = 0;
   const pending = new Map();
-  function cmd(name, args = {}, onError = null, button = null) {
+  // Background asks, and commands whose result shows in place (a mask preview under its row): no message unless
+  // they fail.
+  const QUIET = new Set(["request_thumbnails", "request_suggestions", "select", "mask_preview"]);
+  // A command's message is shown next to the control that sent it (the button, the typed box, the focused row),
+  // so it is in view wherever the widget is scrolled; the status line under the widget keeps the last one too.
+  function cmd(name, args = {}, onError = null, button = null, anchor = null, buffers = undefined) {
+    const from = anchor || button || (root.contains(document.activeElement) ? document.activeElement : null);
+    if (store.dead) { store.showFlash({ kind: "error", text: store.deadText() }, from); return null; }
     const id = ++nextId;
     if (button) button.disabled = true; // no double runs from a double click
-    pending.set(id, (error) => { if (onError && error !== null) onError(error); if (button) button.disabled = false; });
-    model.send({ type: "cmd", id, name, args });
+    pending.set(id, (error, said) => {
+      if (button && !store.dead) button.disabled = false;
+      if (!QUIET.has(name) || error !== null) store.showFlash(said || (error !== null ? { kind: "error", text: error } : null), from);
+      if (onError && error !== null) onError(error);
+    });
+    model.send({ type: "cmd", id, name, args }, undefined, buffers); // (content, callbacks, buffers)
     return id;
   }
 
-  // ---------------------------------------------------------------- the image
+  store.cmd = cmd;
+  store.pending = pending;
+  store.onMsg("reply", (msg) => {
+    const done = pending.get(msg.id);
+    pending.delete(msg.id);
+    if (done) done(msg.ok ? null : msg.error, msg.status || null);
+  });
+  const pings = new Map();
+  el.gxPing = () => new Promise((resolve) => {
+    const id = Math.random();
+    pings.set(id, [performance.now(), resolve]);
+    model.send({ type: "ping", id });
+  });
+  store.onMsg("pong", (msg) => {
+    if (!pings.has(msg.id)) return;
+    const [t0, resolve] = pings.get(msg.id);
+    pings.delete(msg.id);
+    resolve(performance.now() - t0);
+  });
+}
+
+// ---------------------------------------------------------------- messages where the eye is
+// The status line under the widget keeps the last message; each message also shows beside the control that caused
+// it (a "flash"), or at the top of the widget's visible part when nothing caused it (a run finished).
+function messagesPart(store) {
+  const { model, root } = store;
+  const status = h("div", { class: "gx-status", role: "status", "aria-live": "polite" });
+  const flash = h("div", { class: "gx-flash", role: "status", "aria-live": "polite", hidden: true });
+  let flashTimer = null;
+  // The top of the widget's part the person can see: below whatever covers it (Lab's toolbar, Notebook 7's header,
+  // the window's edge), found by asking the browser what is drawn at each height.
+  function visibleTop() {
+    const r = root.getBoundingClientRect();
+    const x = Math.min(Math.max(r.left + 12, 0), window.innerWidth - 1);
+    for (let y = Math.max(0, Math.ceil(r.top)); y < Math.min(r.bottom, window.innerHeight); y += 4) {
+      const hit = document.elementFromPoint(x, y);
+      if (hit && root.contains(hit)) return y;
+    }
+    return Math.max(0, r.top);
+  }
+  function showFlash(said, anchor) {
+    if (!said || !said.text) return;
+    flash.className = `gx-flash gx-${said.kind || "info"}`;
+    flash.textContent = said.text;
+    flash.hidden = false;
+    const r = root.getBoundingClientRect();
+    const a = anchor && anchor.isConnected && root.contains(anchor) ? anchor.getBoundingClientRect() : null;
+    const w = flash.offsetWidth, fh = flash.offsetHeight;
+    let top, left;
+    if (a && a.width) { // under the control, or over it when there is no room below in the window
+      top = a.bottom - r.top + 4;
+      if (a.bottom + 4 + fh > window.innerHeight && a.top - fh - 4 > visibleTop()) top = a.top - r.top - fh - 4;
+      left = a.left - r.left;
+    } else { // the top of the part of the widget that is in view, unless the status line is in view and says it
+      const sb = status.getBoundingClientRect();
+      const hit = document.elementFromPoint(Math.min((sb.left + sb.right) / 2, window.innerWidth - 1), (sb.top + sb.bottom) / 2);
+      if (sb.height && sb.top >= 0 && sb.bottom <= window.innerHeight && hit && status.contains(hit)) {
+        flash.hidden = true;
+        return;
+      }
+      top = Math.max(0, Math.min(visibleTop() - r.top + 8, r.height - fh));
+      left = 8;
+    }
+    flash.style.top = `${Math.max(0, top)}px`;
+    flash.style.left = `${Math.max(0, Math.min(left, r.width - w))}px`;
+    clearTimeout(flashTimer);
+    flashTimer = setTimeout(() => { flash.hidden = true; }, said.kind === "error" || said.kind === "warn" ? 10000 : 4000);
+  }
+
+  let lastSaid = (model.get("status") || {}).t;
+  function updateStatus() {
+    const said = model.get("status") || {};
+    status.className = `gx-status gx-${said.kind || "info"}`;
+    status.textContent = said.text || "";
+    // Messages no click asked for (a run finished, another writer's edit) show in view too; a command's own
+    // message is shown beside its control when its reply comes.
+    if (said.t !== lastSaid && !store.pending.size && said.kind !== "info") showFlash(said, null);
+    lastSaid = said.t;
+  }
+  store.flash = flash;
+  store.status = status;
+  store.visibleTop = visibleTop;
+  store.showFlash = showFlash;
+  store.on("change:status", updateStatus);
+  store.cleanups.push(() => clearTimeout(flashTimer));
+  updateStatus();
+}
+
+// ---------------------------------------------------------------- click an image to enlarge it
+function zoomPart(store) {
+  const { root, visibleTop } = store;
+  const zoomImg = h("img", { alt: "enlarged" });
+  const zoomBox = h("div", { class: "gx-zoom", hidden: true, role: "dialog", "aria-label": "enlarged image",
+    title: "click or press Escape to close", onclick: () => { zoomBox.hidden = true; } }, zoomImg);
+  zoomBox._gxKey = (e) => { if (e.key === "Escape") { zoomBox.hidden = true; return true; } return false; };
+  root.addEventListener("click", (e) => {
+    const img = e.target.closest?.(".gx-thumbs img, .gx-proposal img, .gx-mask-box img, .gx-real-item img, .gx-export img");
+    if (!img || store.dead) return;
+    zoomImg.src = img.src;
+    zoomBox.hidden = false;
+    const r = root.getBoundingClientRect();
+    zoomBox.style.top = `${Math.max(0, visibleTop() - r.top)}px`;
+    zoomBox.tabIndex = -1;
+    zoomBox.focus();
+  });
+  store.zoomBox = zoomBox;
+}
+
+// ---------------------------------------------------------------- the kernel is gone
+function connectionPart(store) {
+  const { model, root, el, visibleTop } = store;
+  // After a kernel restart the widget's comm is dead: nothing sent reaches Python. The widget manager marks the
+  // model (comm_live false, the view's node gets `jupyter-widgets-disconnected`); the kernel's status says
+  // restarting or dead. Then every control is disabled under a message, the last frame stays in view, and edits
+  // typed but not yet saved are listed so they can be copied, never silently lost.
+  const deadBox = h("div", { class: "gx-dead", role: "alert", hidden: true });
+  const veil = h("div", { class: "gx-veil", hidden: true, title: "Disconnected from the kernel: re-run the cell" });
+  // The message follows the scroll so it is in view wherever the widget is (sticky positioning does not work
+  // inside notebook output areas, which are scroll containers of their own).
+  function placeDead() {
+    if (!store.dead) return;
+    const r = root.getBoundingClientRect();
+    const top = Math.max(0, Math.min(visibleTop() - r.top + 8, r.height - deadBox.offsetHeight));
+    deadBox.style.top = `${top}px`;
+  }
+  function deadText() {
+    return "Not connected: the kernel restarted or stopped (or this is a saved copy of the notebook), so nothing done here reaches Python. Re-run the cell to get a live Explorer.";
+  }
+  function unsavedEdits() {
+    const dirs = model.get("directions") || [];
+    const out = [];
+    for (const input of root.querySelectorAll(".gx-name-input")) {
+      const k = Number(input.closest(".gx-grow")?.dataset.k);
+      if (dirs[k] && input.value !== dirs[k].label) out.push(`name of direction ${k}: “${input.value}”`);
+    }
+    for (const t of root.querySelectorAll(".gx-notes")) {
+      const k = Number(t.closest(".gx-grow")?.dataset.k);
+      if (dirs[k] && t.value !== dirs[k].notes) out.push(`notes on direction ${k}: “${t.value}”`);
+    }
+    return out;
+  }
+  function markDead() {
+    if (store.dead) return;
+    store.dead = true;
+    const unsaved = unsavedEdits();
+    for (const c of root.querySelectorAll("input, button, select, textarea")) c.disabled = true;
+    store.main.inert = true;
+    store.status.inert = true;
+    root.classList.add("gx-disconnected");
+    deadBox.replaceChildren(h("b", {}, "Disconnected. "), deadText(),
+      unsaved.length ? h("div", {}, "Not saved (copy them before re-running): ", unsaved.join("; ")) : "");
+    deadBox.hidden = false;
+    veil.hidden = false;
+    store.flash.hidden = true;
+    store.status.className = "gx-status gx-error";
+    store.status.textContent = deadText();
+    document.addEventListener("scroll", placeDead, true);
+    window.addEventListener("resize", placeDead);
+    placeDead();
+  }
+  const isDisconnected = () => !!el.closest(".jupyter-widgets-disconnected");
+  const checkAlive = () => setTimeout(() => { if (isDisconnected()) markDead(); }, 0);
+  const classWatch = new MutationObserver(checkAlive);
+  for (let node = el; node && node !== document.body; node = node.parentElement) {
+    classWatch.observe(node, { attributes: true, attributeFilter: ["class"] });
+    if (node.classList.contains("jupyter-widgets") && node !== el) break;
+  }
+  const kernel = model.widget_manager?.kernel;
+  const onKernelStatus = (_, s) => { if (s === "restarting" || s === "autorestarting" || s === "dead") markDead(); };
+  if (kernel?.statusChanged?.connect) kernel.statusChanged.connect(onKernelStatus);
+  store.deadText = deadText;
+  store.deadBox = deadBox;
+  store.veil = veil;
+  store.on("comm_live_update", checkAlive);
+  store.on("destroy", markDead);
+  checkAlive(); // a view of a model restored from a saved notebook is disconnected from the start
+  store.cleanups.push(() => {
+    classWatch.disconnect();
+    if (kernel?.statusChanged?.disconnect) kernel.statusChanged.disconnect(onKernelStatus);
+    document.removeEventListener("scroll", placeDead, true);
+    window.removeEventListener("resize", placeDead);
+  });
+}
+
+// ---------------------------------------------------------------- the panel and its tabs
+function tabsPart(store) {
+  const sections = {};
+  const tabButtons = {};
+  const tabs = h("div", { class: "gx-tabs", role: "tablist" });
+  const panel = h("div", { class: "gx-panel" }, tabs);
+  let currentTab = "explore";
+  for (const [key, name] of TAB_NAMES) {
+    tabButtons[key] = h("button", {
+      class: `gx-tab gx-tab-${key}`, role: "tab", "aria-selected": String(key === currentTab), title: name,
+      onclick: () => showTab(key),
+    }, name);
+    tabs.append(tabButtons[key]);
+    sections[key] = h("div", { class: `gx-section gx-section-${key}`, role: "tabpanel", "aria-label": name });
+    if (key !== currentTab) sections[key].hidden = true;
+    panel.append(sections[key]);
+  }
+  tabs._gxKey = (e) => {
+    const keys = TAB_NAMES.map(([k]) => k);
+    const i = keys.indexOf(currentTab);
+    if (e.key !== "ArrowRight" && e.key !== "ArrowLeft") return false;
+    const next = keys[(i + (e.key === "ArrowRight" ? 1 : keys.length - 1)) % keys.length];
+    showTab(next);
+    tabButtons[next].focus();
+    e.preventDefault();
+    return true;
+  };
+  function showTab(key) {
+    currentTab = store.tab = key;
+    store.flash.hidden = true; // a message about another tab's control would hang over nothing
+    for (const [k] of TAB_NAMES) {
+      sections[k].hidden = k !== key;
+      tabButtons[k].setAttribute("aria-selected", String(k === key));
+    }
+    if (key === "label") store.renderGallery(); // its rows ask for thumbnails as they come into view
+  }
+  store.tab = currentTab;
+  store.panel = panel;
+  store.sections = sections;
+  store.showTab = showTab;
+}
+
+// ---------------------------------------------------------------- the image
+function imagePanel(store) {
+  const { model, info, root, cmd } = store;
   const canvas = h("canvas", { class: "gx-live-canvas", "aria-label": "generated image" });
   const ctx = canvas.getContext("2d");
   const caption = h("div", { class: "gx-caption" });
-  const wrap = h("div", { class: "gx-canvas-wrap" }, canvas);
+  const tags = h("div", { class: "gx-tags", "aria-hidden": "true" }); // marks over your projected images' tiles
+  const wrap = h("div", { class: "gx-canvas-wrap" }, canvas, tags);
   const view = h("div", { class: "gx-view" }, wrap, caption);
   const resizer = new ResizeObserver(() => layout());
   resizer.observe(wrap);
@@ -96,8 +351,10 @@ function render({ model, el }) {
     const { n, tw, th, gap, cols: srcCols } = tiles;
     const width = Math.max(120, wrap.clientWidth);
     // Beside the panel the image may be tall; with the panel under it, it leaves room to see the sliders too.
-    const stacked = panel.offsetTop > view.offsetTop + 20;
-    const maxHeight = Math.max(200, Math.min(window.innerHeight * (stacked ? 0.4 : 0.72), 720));
+    const stacked = store.panel.offsetTop > view.offsetTop + 20;
+    const large = model.get("size") === "large"; // class mode: the image as large as the window allows
+    const maxHeight = Math.max(200, large ? window.innerHeight * (stacked ? 0.6 : 0.85)
+      : Math.min(window.innerHeight * (stacked ? 0.4 : 0.72), 720));
     const [c, scale] = bestColumns(n, tw, th, gap, width, maxHeight);
     const rows = Math.ceil(n / c);
     const w = c * tw + (c - 1) * gap;
@@ -112,6 +369,16 @@ function render({ model, el }) {
     }
     canvas.style.width = `${Math.floor(w * scale)}px`;
     canvas.style.height = `${Math.floor(hgt * scale)}px`;
+    // Your projected images follow the samples in the grid: each gets a frame and its name on the image itself.
+    const real = model.get("real_images") || [];
+    const first = n - real.length;
+    const px = Math.floor(w * scale) / w;
+    tags.replaceChildren(...real.map((r, j) => {
+      const i = first + j;
+      if (i < 0 || i >= n) return "";
+      return h("div", { class: "gx-tag", style: `left:${canvas.offsetLeft + (i % c) * (tw + gap) * px}px;top:${canvas.offsetTop + Math.floor(i / c) * (th + gap) * px}px;width:${tw * px}px;height:${th * px}px` },
+        h("span", {}, `your image: ${r.name}`));
+    }));
     // Small generators are shown enlarged with crisp pixels; large ones are scaled smoothly.
     canvas.classList.toggle("gx-pixelated", scale >= 1.5 && last.quality !== "preview");
   }
@@ -150,86 +417,67 @@ function render({ model, el }) {
   }
 
   const quality_ = h("span", { class: "gx-quality" });
+  const presentBtn = h("button", { class: "gx-linkish gx-present", onclick: () => cmd("present", { on: model.get("size") !== "large" }, null, presentBtn) });
   function updateCaption() {
     const n = model.get("samples");
+    const real = (model.get("real_images") || []).length;
+    presentBtn.textContent = model.get("size") === "large" ? "normal size" : "class mode";
+    presentBtn.title = model.get("size") === "large" ? "Back to the normal layout (Python: ex.present(False))"
+      : "For a projector: a larger image and text, thumbnails that fill their space (Python: ex.present())";
     caption.replaceChildren(quality_,
       h("span", {}, `${info.name} · ${info.width}×${info.height}`),
       h("span", {}, `seed ${model.get("seed")}`),
-      h("span", {}, `${n} sample${n === 1 ? "" : "s"}`),
+      h("span", {}, `${n} sample${n === 1 ? "" : "s"}${real ? ` + ${real} of your images (framed, last)` : ""}`), presentBtn,
     );
   }
-
-  // ---------------------------------------------------------------- the panel and its tabs
-  const sections = {};
-  const tabButtons = {};
-  const tabs = h("div", { class: "gx-tabs", role: "tablist" });
-  const panel = h("div", { class: "gx-panel" }, tabs);
-  let currentTab = "explore";
-  for (const [key, name] of TAB_NAMES) {
-    tabButtons[key] = h("button", {
-      class: `gx-tab gx-tab-${key}`, role: "tab", "aria-selected": String(key === currentTab), title: name,
-      onclick: () => showTab(key),
-    }, name);
-    tabs.append(tabButtons[key]);
-    sections[key] = h("div", { class: `gx-section gx-section-${key}`, role: "tabpanel", "aria-label": name });
-    if (key !== currentTab) sections[key].hidden = true;
-    panel.append(sections[key]);
+  function applySize() {
+    root.classList.toggle("gx-large", model.get("size") === "large");
+    layout();
   }
-  tabs._gxKey = (e) => {
-    const keys = TAB_NAMES.map(([k]) => k);
-    const i = keys.indexOf(currentTab);
-    if (e.key !== "ArrowRight" && e.key !== "ArrowLeft") return false;
-    const next = keys[(i + (e.key === "ArrowRight" ? 1 : keys.length - 1)) % keys.length];
-    showTab(next);
-    tabButtons[next].focus();
-    e.preventDefault();
-    return true;
-  };
-  function showTab(key) {
-    currentTab = key;
-    for (const [k] of TAB_NAMES) {
-      sections[k].hidden = k !== key;
-      tabButtons[k].setAttribute("aria-selected", String(k === key));
-    }
-    if (key === "label") renderGallery(); // its rows ask for thumbnails as they come into view
-  }
+  store.onMsg("frame", async (msg, buffers) => {
+    if (msg.seq <= newest) return;
+    const bitmap = await decodeFrame(msg, buffers[0]);
+    if (msg.seq <= newest) return; // a newer frame was drawn while this one decoded
+    newest = msg.seq;
+    drawBitmap(bitmap, msg.tiles, msg.quality, msg.size);
+    canvas.dataset.seq = String(newest);
+    canvas.dataset.drawnAt = String(performance.now());
+  });
+  store.on("change:seed", updateCaption);
+  store.on("change:samples", updateCaption);
+  store.on("change:size", () => { applySize(); updateCaption(); });
+  store.on("change:snapshot", drawSnapshot);
+  store.on("change:real_images", () => { updateCaption(); layout(); });
+  store.cleanups.push(() => resizer.disconnect());
+  store.view = view;
+  updateCaption();
+  applySize();
+  drawSnapshot();
+}
 
-  const status = h("div", { class: "gx-status", role: "status", "aria-live": "polite" });
-  root.append(h("div", { class: "gx-main" }, view, panel), status);
-
-  function updateStatus() {
-    const s = model.get("status") || {};
-    status.className = `gx-status gx-${s.kind || "info"}`;
-    status.textContent = s.text || "";
-  }
-
-  // A typed value: sent on Enter or when the field loses focus; a refused one goes back to the value in use.
-  function typed(input, command, argName, trait) {
-    const send = () => {
-      if (input.value === String(model.get(trait))) return;
-      cmd(command, { [argName]: input.value }, () => { input.value = String(model.get(trait)); });
-    };
-    input.addEventListener("change", send);
-    input._gxKey = (e) => { if (e.key === "Enter") { send(); return true; } return false; };
-    return input;
-  }
-  function field(label, input, title) {
-    return h("label", { class: "gx-field", title }, h("span", {}, label), input);
-  }
-
-  // ---------------------------------------------------------------- Explore: latents, sliders, pad
+// ---------------------------------------------------------------- Explore: latents, sliders, pad, play, your images
+function explorePanel(store) {
+  const { model, info, cmd, showFlash, sections } = store;
+  const typed = makeTyped(store);
   const seedInput = typed(h("input", { class: "gx-num gx-seed", "aria-label": "seed", value: String(model.get("seed")) }),
     "set_seed", "seed", "seed");
   const samplesInput = typed(h("input", { class: "gx-num gx-samples", "aria-label": "samples",
     value: String(model.get("samples")) }), "set_samples", "samples", "samples");
+  // The range box shows the directions' own range, or their span when they differ (typing one replaces them all).
+  function rangeText() {
+    const rs = (model.get("directions") || []).map((d) => d.range);
+    if (!rs.length) return String(model.get("shift_range"));
+    const lo = Math.min(...rs), hi = Math.max(...rs);
+    return lo === hi ? String(lo) : `${fmt(lo)}–${fmt(hi)}`;
+  }
   const rangeInput = typed(h("input", { class: "gx-num gx-range", "aria-label": "slider range",
-    value: String(model.get("shift_range")) }), "set_range", "r", "shift_range");
+    value: rangeText() }), "set_range", "r", "shift_range", rangeText);
   const latentRow = h("div", { class: "gx-row-controls" },
     field("seed", seedInput, "Which latent samples are shown (0 to 2147483647)"),
     h("button", { class: "gx-btn gx-resample", title: "Draw new latents with a random seed", "aria-label": "new seed",
       onclick: () => cmd("resample") }, "new seed"),
     field("samples", samplesInput, `How many samples the image shows as a grid (1 to ${info.max_samples})`),
-    field("range ±", rangeInput, "Slider range for every direction, in latent units (above 0, at most 100)"),
+    field("range ±", rangeInput, "Slider range, in latent units (above 0, at most 100). Shows each direction's own range, or their span when they differ; a number typed here replaces them all"),
     h("button", { class: "gx-btn gx-reset", title: "Put every slider back to 0", onclick: () => cmd("reset") }, "reset"));
   const familyRow = h("div", { class: "gx-row-controls" });
   let truncInput = null;
@@ -245,6 +493,21 @@ function render({ model, el }) {
     familyRow.append(field("class", classInput, `Class index, 0 to ${info.classes - 1}`));
   }
   const sliderBox = h("div", { class: "gx-sliders", "aria-label": "direction sliders" });
+  const sliderHelp = h("div", { class: "gx-keys gx-slider-help" });
+  // Play: the selected direction swept back and forth in the live image (Python's play(k) / stop()).
+  const playBtn = h("button", { class: "gx-btn gx-play", onclick: () => {
+    if (model.get("playing") >= 0) cmd("stop", {}, null, playBtn); else cmd("play", { k: model.get("selected") }, null, playBtn);
+  } });
+  function renderPlay() {
+    const p = model.get("playing");
+    const k = p >= 0 ? p : model.get("selected");
+    const d = (model.get("directions") || [])[k];
+    const what = d ? `${k}: ${d.label}` : String(k);
+    playBtn.textContent = p >= 0 ? `■ stop (${what})` : `▶ play ${what}`;
+    playBtn.title = p >= 0 ? "Stop the sweep; the slider goes back to where it was"
+      : "Sweep the selected direction back and forth in the image (click a slider's name to select another)";
+    playBtn.setAttribute("aria-pressed", String(p >= 0));
+  }
   const moreBox = h("div", { class: "gx-more" });
   const padDot = h("div", { class: "gx-pad-dot", style: "left:50%;top:50%" });
   const pad = h("div", { class: "gx-pad", tabindex: "0", title: "Drag, or focus and use the arrow keys, to move along two directions at once",
@@ -265,10 +528,8 @@ function render({ model, el }) {
     fileInput.value = "";
   });
   function sendImage(buffer, name) {
-    const id = ++nextId;
-    pending.set(id, (error) => { if (error !== null) projText.textContent = ""; });
     projText.textContent = `projecting ${name}…`;
-    model.send({ type: "cmd", id, name: "add_image", args: { name } }, undefined, [buffer]); // (content, callbacks, buffers)
+    cmd("add_image", { name }, () => { projText.textContent = ""; }, null, uploadBtn, [buffer]);
   }
   const projText = h("span", { class: "gx-keys gx-projecting" });
   const realList = h("div", { class: "gx-real-list" });
@@ -309,7 +570,7 @@ function render({ model, el }) {
 
   sections.explore.append(
     latentRow, info.truncation || info.classes ? familyRow : "",
-    h("div", { class: "gx-h" }, "Directions"), sliderBox, moreBox,
+    h("div", { class: "gx-h" }, "Directions"), h("div", { class: "gx-row-controls gx-play-row" }, playBtn, sliderHelp), sliderBox, moreBox,
     h("div", { class: "gx-h" }, "2-D pad"),
     h("div", { class: "gx-pad-row" }, pad, h("div", { class: "gx-pad-axes" },
       field("→", padX, "Direction moved across"), field("↑", padY, "Direction moved up"))),
@@ -322,6 +583,7 @@ function render({ model, el }) {
   let dragging = -1;
 
   function queueShifts() {
+    if (store.dead) return;
     if (sendQueued) return;
     sendQueued = true;
     requestAnimationFrame(() => {
@@ -367,13 +629,20 @@ function render({ model, el }) {
       input.addEventListener("focus", () => { dragging = k; });
       input.addEventListener("blur", () => { dragging = -1; });
       sliderInputs.set(k, [input, readout]);
-      const name = h("span", { class: `gx-slider-name${d.named ? " gx-named" : ""}`, title: `#${k} ${d.label} — open in the gallery`,
-        onclick: () => { cmd("select", { k }); showTab("label"); } }, `${d.starred ? "★ " : ""}${d.label}`);
+      // A click selects the direction (what GIF/MP4 export and the gallery's current row are); a double click
+      // opens it in the gallery to name it.
+      const name = h("span", { class: `gx-slider-name${d.named ? " gx-named" : ""}${model.get("selected") === k ? " gx-selected" : ""}`,
+        title: `#${k} ${d.label} — click to select it (Export sweeps it), double-click to name it under Label`,
+        onclick: (e) => { cmd("select", { k }); showFlash({ kind: "info", text: `selected direction ${k}: ${d.label} · double-click to name it` }, e.currentTarget); },
+        ondblclick: () => { cmd("select", { k }); store.showTab("label"); } }, `${d.starred ? "★ " : ""}${d.label}`);
       const score = h("span", { class: "gx-score", title: "score: eigenvalue (SeFa), explained variance (PCA) or reconstructor accuracy (Discover)" },
         d.score === null || d.score === undefined ? "" : fmt(d.score));
       return h("div", { class: `gx-slider gx-slider-${k}` }, name, input, readout, score);
     });
     sliderBox.replaceChildren(...rows);
+    const SCORE_NAMES = { sefa: "SeFa eigenvalue", pca: "PCA explained variance", discovery: "Discover reconstructor accuracy" };
+    const kinds = [...new Set(visible.map(([, d]) => d.source))].filter((x) => SCORE_NAMES[x] && visible.some(([, d]) => d.source === x && d.score !== null && d.score !== undefined));
+    sliderHelp.textContent = `Beside each slider: its shift${kinds.length ? `, then its score (${kinds.map((x) => SCORE_NAMES[x]).join("; ")}: higher, a stronger direction)` : ""}. Click a name to select it (play, export); double-click to name it.`;
     const total = dirs.length;
     const hidden = total - visible.length;
     moreBox.replaceChildren();
@@ -449,14 +718,38 @@ function render({ model, el }) {
   pad.addEventListener("pointerdown", (e) => { pad.setPointerCapture(e.pointerId); padMove(e); });
   pad.addEventListener("pointermove", (e) => { if (pad.hasPointerCapture(e.pointerId)) padMove(e); });
   pad.addEventListener("pointerup", (e) => pad.releasePointerCapture(e.pointerId));
+  store.on("change:directions", () => { renderSliders(); updateSliderValues(); setIfIdle(rangeInput, rangeText()); renderPlay(); });
+  store.on("change:shifts", updateSliderValues);
+  store.on("change:pad", updateSliderValues);
+  store.on("change:max_sliders", renderSliders);
+  store.on("change:seed", () => setIfIdle(seedInput, model.get("seed")));
+  store.on("change:samples", () => setIfIdle(samplesInput, model.get("samples")));
+  store.on("change:shift_range", () => setIfIdle(rangeInput, rangeText()));
+  store.on("change:truncation", () => setIfIdle(truncInput, model.get("truncation")));
+  store.on("change:class_index", () => setIfIdle(classInput, model.get("class_index")));
+  store.on("change:playing", renderPlay);
+  store.on("change:selected", () => {
+    renderPlay();
+    const k = model.get("selected");
+    for (const [i, [input]] of sliderInputs) input.closest(".gx-slider")?.querySelector(".gx-slider-name")?.classList.toggle("gx-selected", i === k);
+  });
+  store.on("change:real_images", renderReal);
+  store.on("change:projecting", renderReal);
+  renderSliders();
+  updateSliderValues();
+  renderPlay();
+  renderReal();
+}
 
-  // ---------------------------------------------------------------- Find directions: methods, progress, proposals
+// ---------------------------------------------------------------- Find directions: methods, progress, proposals
+function findPanel(store) {
+  const { model, info, cmd, sections, presetsId } = store;
   const kInput = h("input", { class: "gx-num gx-k", "aria-label": "number of directions K", value: String(Math.min(10, info.latent_dim)) });
-  const presetsId = `gx-layer-presets-${Math.random().toString(36).slice(2)}`;
   const layersInput = h("input", { class: "gx-num gx-layers", "aria-label": "SeFa layer range", value: "all",
     list: presetsId });
   const presets = h("datalist", { id: presetsId }, ...info.layer_presets.map((p) => h("option", { value: p })));
   const stepsInput = h("input", { class: "gx-num gx-steps", "aria-label": "training steps", value: "1000" });
+  const lrInput = h("input", { class: "gx-num gx-lr", "aria-label": "learning rate", value: String(info.discover_lr ?? 0.001) });
   const deformatorSelect = h("select", { class: "gx-deformator", "aria-label": "direction constraint" },
     ...info.deformators.map((d) => h("option", { value: d }, DEFORMATOR_NAMES[d] || d)));
   const kept = (v) => (v === "" ? null : v);
@@ -464,11 +757,11 @@ function render({ model, el }) {
     onclick: () => cmd("run_sefa", { k: kept(kInput.value), layers: layersInput.value || "all" }, null, runSefa) }, "Run SeFa");
   const runPca = h("button", { class: "gx-btn gx-primary gx-pca", title: "GANSpace: principal components of early activations, a few seconds",
     onclick: () => { setPcaBusy(); cmd("run_pca", { k: kept(kInput.value) }, null, runPca); } }, "Run PCA");
-  function setPcaBusy() { status.className = "gx-status gx-info"; status.textContent = "PCA: sampling activations…"; }
+  function setPcaBusy() { store.status.className = "gx-status gx-info"; store.status.textContent = "PCA: sampling activations…"; }
   const runDiscover = h("button", { class: "gx-btn gx-primary gx-discover", title: "Train directions A and a reconstructor R (Voynov & Babenko); runs in the background",
     onclick: () => {
       setRunText("starting…", "");
-      cmd("discover", { steps: stepsInput.value, k: kept(kInput.value), deformator: deformatorSelect.value },
+      cmd("discover", { steps: stepsInput.value, k: kept(kInput.value), deformator: deformatorSelect.value, lr: lrInput.value },
         () => { progressBox.hidden = !model.get("run").state || model.get("run").state === "idle"; updateRun(); });
     } }, "Start training");
   const cancelBtn = h("button", { class: "gx-btn gx-danger gx-cancel", title: "Stop training; its directions so far become a proposal marked incomplete",
@@ -479,8 +772,7 @@ function render({ model, el }) {
   curve.setAttribute("class", "gx-curve");
   curve.setAttribute("viewBox", "0 0 300 90");
   curve.setAttribute("preserveAspectRatio", "none");
-  const legend = h("div", { class: "gx-keys gx-legend" }, h("span", { style: "color:#1976d2" }, "━ reconstructor accuracy (0–1)"),
-    "  ", h("span", { style: "color:#ef6c00" }, "━ shift error (scaled)"), "  ", h("span", { style: "color:#999" }, "┅ chance"));
+  const legend = h("div", { class: "gx-keys gx-legend" });
   const progressBox = h("div", { class: "gx-progress", hidden: true }, progressBar, runText, curve, legend);
   const hint = h("div", { class: "gx-hint", hidden: true });
   const proposalsBox = h("div", { class: "gx-proposals" });
@@ -494,6 +786,7 @@ function render({ model, el }) {
     h("div", { class: "gx-method" }, h("div", { class: "gx-method-title" }, "PCA ", h("small", {}, "GANSpace, seconds")), h("div", { class: "gx-row-controls" }, runPca)),
     h("div", { class: "gx-method" }, h("div", { class: "gx-method-title" }, "Discover ", h("small", {}, "latent discovery training, minutes")),
       h("div", { class: "gx-row-controls" }, field("steps", stepsInput, `Training steps (1 to ${info.max_steps}); 1000 is a short run, the paper uses 100000`),
+        field("learning rate", lrInput, "Adam's step size (above 0, at most 1). 1e-3 reaches about 0.8 accuracy in 1000 steps on MNIST; 1e-4 is safer for long runs but barely moves in a short one"),
         field("directions", deformatorSelect, "How the direction matrix A is constrained")),
       h("div", { class: "gx-row-controls" }, runDiscover, cancelBtn), progressBox, hint),
     h("div", { class: "gx-h" }, "Proposals"),
@@ -506,12 +799,23 @@ function render({ model, el }) {
     runText.textContent = text;
   }
 
+  // The accuracy axis spans what the run shows (and chance, 1/K, drawn dashed), not 0–1: early accuracies near
+  // chance would otherwise be a flat line at the bottom.
   function drawCurve(history, chance) {
     const W = 300, H = 90;
     curve.replaceChildren();
+    legend.replaceChildren();
     if (!history || !history.length) return;
     const maxStep = history[history.length - 1][0] || 1;
     const maxErr = Math.max(...history.map((p) => p[2]), 1e-6);
+    const accs = history.map((p) => p[1]).concat(chance ? [chance] : []);
+    let lo = Math.min(...accs), hi = Math.max(...accs);
+    const pad = Math.max((hi - lo) * 0.08, 0.01);
+    lo = Math.max(0, lo - pad); hi = Math.min(1, hi + pad);
+    const y = (a) => H - ((a - lo) / (hi - lo || 1)) * H;
+    legend.append(h("span", { style: "color:#1976d2" }, `━ reconstructor accuracy (axis ${fmt(lo, 2)}–${fmt(hi, 2)})`),
+      "  ", h("span", { style: "color:#ef6c00" }, `━ shift error (axis 0–${fmt(maxErr, 2)})`), "  ",
+      chance ? h("span", { style: "color:#777" }, `┅ chance ${fmt(chance, 2)} (1/K)`) : "");
     const line = (pts, color, dash) => {
       const el = document.createElementNS("http://www.w3.org/2000/svg", "polyline");
       el.setAttribute("points", pts.map(([x, y]) => `${x.toFixed(1)},${y.toFixed(1)}`).join(" "));
@@ -522,9 +826,9 @@ function render({ model, el }) {
       if (dash) el.setAttribute("stroke-dasharray", "4 3");
       curve.append(el);
     };
-    line(history.map(([s, a]) => [(s / maxStep) * W, H - a * H]), "#1976d2");
+    line(history.map(([s, a]) => [(s / maxStep) * W, y(a)]), "#1976d2");
     line(history.map(([s, , e]) => [(s / maxStep) * W, H - (e / maxErr) * H * 0.95]), "#ef6c00");
-    if (chance) line([[0, H - chance * H], [W, H - chance * H]], "#999", true);
+    if (chance) line([[0, y(chance)], [W, y(chance)]], "#777", true);
   }
 
   function updateRun() {
@@ -541,7 +845,10 @@ function render({ model, el }) {
     const acc = run.accuracy === undefined ? "" : ` · accuracy ${fmt(run.accuracy)} (chance ${fmt(run.chance)}) · shift error ${fmt(run.shift_error)}`;
     const words = { starting: "starting…", running: "training", cancelling: "cancelling…", done: "done",
       cancelled: "cancelled", failed: "failed" };
-    let text = `${words[run.state] || run.state}: step ${run.step || 0}/${run.total}${acc}`;
+    const secs = (t) => (t >= 90 ? `${Math.floor(t / 60)} min ${Math.round(t % 60)} s` : `${Math.round(t)} s`);
+    const clock = run.elapsed ? ` · ${secs(run.elapsed)} elapsed${busy && run.eta !== null && run.eta !== undefined ? `, about ${secs(run.eta)} left` : ""}` : "";
+    const rate = run.lr ? ` · learning rate ${fmt(run.lr)}` : "";
+    let text = `${words[run.state] || run.state}: step ${run.step || 0}/${run.total}${clock}${acc}${rate}`;
     if (run.state === "failed") text = `failed: ${run.message}`;
     if (run.state === "done" || run.state === "cancelled") text += ` → proposal #${run.proposal}`;
     setRunText(text, `gx-run-${run.state}`);
@@ -557,8 +864,11 @@ function render({ model, el }) {
       p.preview ? h("img", { src: p.preview, alt: `preview of proposal ${p.id}` }) : "",
       p.preview_note ? h("div", { class: "gx-keys" }, p.preview_note) : "",
       h("div", { class: "gx-row-controls" },
-        h("button", { class: "gx-btn gx-primary gx-apply", title: `Replace the sliders' directions with these; the ${keptCount()} you named, starred, annotated or hid stay`,
-          onclick: (e) => cmd("apply", { proposal: p.id, mode: "replace" }, null, e.currentTarget) }, `Apply (your ${keptCount()} stay)`),
+        h("button", { class: "gx-btn gx-primary gx-apply", title: keptCount()
+          ? `Replace the sliders' directions with these; the ${keptCount()} you named, starred, annotated or hid stay, and none is added twice`
+          : "Replace the sliders' directions with these (none of them is named, starred, annotated or hidden)",
+          onclick: (e) => cmd("apply", { proposal: p.id, mode: "replace" }, null, e.currentTarget) },
+          keptCount() ? `Apply (keeps your ${keptCount()})` : "Apply (replaces the sliders)"),
         h("button", { class: "gx-btn gx-add", title: "Add these directions after all current ones",
           onclick: (e) => cmd("apply", { proposal: p.id, mode: "add" }, null, e.currentTarget) }, "Add to current"),
         h("button", { class: "gx-btn gx-discard", title: "Forget this proposal; the sliders stay as they are",
@@ -568,8 +878,16 @@ function render({ model, el }) {
     undoBtn.title = steps.length ? `Undo: ${steps[steps.length - 1]} (${steps.length} step${steps.length > 1 ? "s" : ""} back possible)` : "Nothing to undo";
     undoBtn.textContent = steps.length ? `Undo (${steps.length})` : "Undo";
   }
+  store.on("change:run", updateRun);
+  store.on("change:proposals", renderProposals);
+  store.on("change:undo_steps", renderProposals);
+  updateRun();
+  renderProposals();
+}
 
-  // ---------------------------------------------------------------- Label: the gallery
+// ---------------------------------------------------------------- Label: the gallery
+function labelPanel(store) {
+  const { model, info, cmd, sections, presetsId } = store;
   let filter = "all";
   const filters = [["all", "all"], ["unnamed", "unnamed"], ["starred", "★ starred"], ["hidden", "hidden"]];
   const filterButtons = filters.map(([key, name]) => h("button", { class: `gx-btn gx-filter gx-filter-${key}`,
@@ -615,7 +933,7 @@ function render({ model, el }) {
     const t = thumbs.get(k);
     const thumbBox = h("div", { class: "gx-thumbs" });
     if (t) fillThumb(thumbBox, t); else thumbBox.append(h("div", { class: "gx-thumb-empty" }));
-    const notes = h("textarea", { class: "gx-notes", "aria-label": `notes on direction ${k}`, placeholder: "notes", hidden: model.get("selected") !== k || undefined },);
+    const notes = h("textarea", { class: "gx-notes", "aria-label": `notes on direction ${k}`, placeholder: "notes", hidden: (model.get("selected") !== k && !d.notes) || undefined });
     notes.value = d.notes;
     notes.addEventListener("change", () => cmd("note", { k, text: notes.value }));
     notes._gxKey = (e) => { if (e.key === "Escape") rowEls.get(k)?.focus(); return true; };
@@ -715,7 +1033,7 @@ function render({ model, el }) {
   let observer = null;
   let lastOrder = [];
   function renderGallery() {
-    if (currentTab !== "label") return;
+    if (store.tab !== "label") return;
     const dirs = model.get("directions");
     const focused = document.activeElement;
     const focusK = focused && gallery.contains(focused) ? Number(focused.closest(".gx-grow")?.dataset.k) : null;
@@ -806,10 +1124,32 @@ function render({ model, el }) {
     }
     gallery.dataset.thumbs = String(thumbs.size);
     gallery.dataset.masks = String(maskPreviews.size);
-    if (currentTab === "label") renderGallery();
+    if (store.tab === "label") renderGallery();
   }
+  store.renderGallery = renderGallery;
+  store.onMsg("thumbs", onThumbs);
+  store.onMsg("thumbs-stale", staleThumbs);
+  store.onMsg("masks", onMasks);
+  store.on("change:directions", renderGallery);
+  store.on("change:selected", () => {
+    const k = model.get("selected");
+    for (const [i, row] of rowEls) {
+      row.classList.toggle("gx-current", i === k);
+      const notes = row.querySelector(".gx-notes");
+      if (notes && document.activeElement !== notes) notes.hidden = i !== k && !notes.value;
+    }
+  });
+  store.cleanups.push(() => {
+    if (observer) observer.disconnect();
+    for (const t of thumbs.values()) URL.revokeObjectURL(t.url);
+    for (const p of maskPreviews.values()) URL.revokeObjectURL(p.url);
+  });
+}
 
-  // ---------------------------------------------------------------- Export
+// ---------------------------------------------------------------- Export
+function exportPanel(store) {
+  const { model, cmd, sections } = store;
+  const typed = makeTyped(store);
   const nameInput = typed(h("input", { class: "gx-export-name", "aria-label": "export file name", value: model.get("export_name") }),
     "set_export_name", "name", "export_name");
   const exportList = h("div", { class: "gx-exports" });
@@ -818,8 +1158,17 @@ function render({ model, el }) {
     const b = h("button", { class: `gx-btn ${cls}`, title, onclick: () => cmd(command, {}, null, b) }, text);
     return b;
   };
+  // Which direction the GIF and MP4 sweep: the selected one (a gallery row, or a slider's name).
+  const exportDir = h("div", { class: "gx-export-dir" });
+  function renderExportDir() {
+    const k = model.get("selected");
+    const d = (model.get("directions") || [])[k];
+    exportDir.replaceChildren("GIF and MP4 sweep ", h("b", {}, d ? `direction ${k}: ${d.label}` : `direction ${k}`),
+      h("span", { class: "gx-keys" }, " · choose another by clicking its name beside a slider or its row under Label"));
+  }
   sections.export.append(
-    h("div", { class: "gx-row-controls" }, field("file", nameInput, "File name without suffix, relative to the notebook's folder")),
+    h("div", { class: "gx-row-controls" }, field("file", nameInput, "Start of the file names; each export adds what it shows and a number, so none overwrites another (relative to the notebook's folder)")),
+    exportDir,
     h("div", { class: "gx-row-controls" },
       exportButton("gx-export-grid", "grid PNG", "Traversal grid of the starred directions (else the first 8)", "export_grid"),
       exportButton("gx-export-gif", "GIF", "Animated sweep of the selected direction", "export_gif"),
@@ -834,100 +1183,80 @@ function render({ model, el }) {
       if (url && e.mime.startsWith("image/")) preview = h("img", { src: url, alt: e.name });
       else if (url && e.mime.startsWith("video/")) preview = h("video", { src: url, controls: true, loop: true, muted: true, autoplay: true });
       else if (e.kind === "bank") preview = h("div", { class: "gx-keys" }, `${model.get("directions").length} directions with names, stars and notes`);
-      return h("div", { class: "gx-export" }, h("div", {}, h("b", {}, e.kind), ` · ${(e.bytes / 1024).toFixed(1)} kB`,
+      return h("div", { class: "gx-export" }, h("div", {}, h("b", {}, e.kind), e.about ? ` of ${e.about}` : "", ` · ${(e.bytes / 1024).toFixed(1)} kB`,
         url ? [" · ", h("a", { href: url, download: e.name, class: "gx-download" }, "download")] : ""),
         h("div", { class: "gx-path", title: "absolute path on the kernel's machine" }, e.path), preview);
     }));
   }
-
-  // ---------------------------------------------------------------- messages from Python
-  const pings = new Map();
-  el.gxPing = () => new Promise((resolve) => {
-    const id = Math.random();
-    pings.set(id, [performance.now(), resolve]);
-    model.send({ type: "ping", id });
+  store.onMsg("file", (msg, buffers) => {
+    const old = files.get(msg.path);
+    if (old) URL.revokeObjectURL(old);
+    files.set(msg.path, URL.createObjectURL(new Blob([bytesOf(buffers[0])], { type: msg.mime })));
+    renderExports();
   });
+  store.on("change:exports", renderExports);
+  store.on("change:export_name", () => setIfIdle(nameInput, model.get("export_name")));
+  store.on("change:selected", renderExportDir);
+  store.on("change:directions", renderExportDir);
+  store.cleanups.push(() => { for (const url of files.values()) URL.revokeObjectURL(url); });
+  renderExports();
+  renderExportDir();
+}
 
-  async function onMessage(msg, buffers) {
-    if (msg.type === "frame") {
-      if (msg.seq <= newest) return;
-      const bitmap = await decodeFrame(msg, buffers[0]);
-      if (msg.seq <= newest) return; // a newer frame was drawn while this one decoded
-      newest = msg.seq;
-      drawBitmap(bitmap, msg.tiles, msg.quality, msg.size);
-      canvas.dataset.seq = String(newest);
-      canvas.dataset.drawnAt = String(performance.now());
-    } else if (msg.type === "reply") {
-      const done = pending.get(msg.id);
-      pending.delete(msg.id);
-      if (done) done(msg.ok ? null : msg.error);
-    } else if (msg.type === "pong" && pings.has(msg.id)) {
-      const [t0, resolve] = pings.get(msg.id);
-      pings.delete(msg.id);
-      resolve(performance.now() - t0);
-    } else if (msg.type === "thumbs") onThumbs(msg, buffers);
-    else if (msg.type === "thumbs-stale") staleThumbs(msg);
-    else if (msg.type === "masks") onMasks(msg, buffers);
-    else if (msg.type === "file") {
-      const old = files.get(msg.path);
-      if (old) URL.revokeObjectURL(old);
-      files.set(msg.path, URL.createObjectURL(new Blob([bytesOf(buffers[0])], { type: msg.mime })));
-      renderExports();
+// ---------------------------------------------------------------- the view: a small shared store, one part per panel
+// Python owns the state (traits); the store holds what the parts share: the model, the generator's info, the root,
+// `cmd` and `showFlash`, the tab shown, and whether the kernel is gone. Each part builds its panel, listens to the
+// traits and messages it shows (store.on / store.onMsg, undone on cleanup) and exposes the little others call.
+function render({ model, el }) {
+  const info = model.get("generator_info");
+  const root = h("div", {
+    class: "gx-root", tabindex: "-1", "data-lm-suppress-shortcuts": "true", "data-p-suppress-shortcuts": "true",
+  });
+  el.classList.add("gx-explorer");
+  el.appendChild(root);
+  // Keys typed inside the widget belong to the widget, not to the notebook. JupyterLab honours the attribute
+  // above, but Notebook 7 still takes arrow and letter keys in its capture-phase handler, so the widget listens
+  // first (window, capture), keeps the event from the page's handlers and runs its own (`el._gxKey`), walking up
+  // from the target; the browser's default action (a range input's arrow step, typing) still happens.
+  function onKey(e) {
+    if (!root.contains(e.target)) return;
+    e.stopPropagation();
+    for (let node = e.target; node && node !== root.parentNode; node = node.parentNode) {
+      if (node._gxKey && node._gxKey(e) === true) break;
     }
   }
+  window.addEventListener("keydown", onKey, true);
 
-  const setIfIdle = (input, value) => { if (input && document.activeElement !== input) input.value = String(value); };
-  const handlers = {
-    "change:directions": () => { renderSliders(); updateSliderValues(); renderGallery(); },
-    "change:shifts": updateSliderValues,
-    "change:pad": updateSliderValues,
-    "change:max_sliders": renderSliders,
-    "change:status": updateStatus,
-    "change:run": updateRun,
-    "change:proposals": renderProposals,
-    "change:undo_steps": renderProposals,
-    "change:exports": renderExports,
-    "change:seed": () => { setIfIdle(seedInput, model.get("seed")); updateCaption(); },
-    "change:samples": () => { setIfIdle(samplesInput, model.get("samples")); updateCaption(); },
-    "change:shift_range": () => setIfIdle(rangeInput, model.get("shift_range")),
-    "change:truncation": () => setIfIdle(truncInput, model.get("truncation")),
-    "change:class_index": () => setIfIdle(classInput, model.get("class_index")),
-    "change:export_name": () => setIfIdle(nameInput, model.get("export_name")),
-    "change:selected": () => {
-      const k = model.get("selected");
-      for (const [i, row] of rowEls) {
-        row.classList.toggle("gx-current", i === k);
-        const notes = row.querySelector(".gx-notes");
-        if (notes && document.activeElement !== notes) notes.hidden = i !== k;
-      }
-    },
-    "change:snapshot": drawSnapshot,
-    "change:real_images": renderReal,
-    "change:projecting": renderReal,
+  const listeners = [];
+  const msgHandlers = {};
+  const store = {
+    model, el, root, info, dead: false, cleanups: [],
+    presetsId: `gx-layer-presets-${Math.random().toString(36).slice(2)}`, // layer presets: Find and Label share them
+    on(event, fn) { model.on(event, fn); listeners.push([event, fn]); },
+    onMsg(type, fn) { msgHandlers[type] = fn; },
   };
-  for (const [event, fn] of Object.entries(handlers)) model.on(event, fn);
-  model.on("msg:custom", onMessage);
+  commandsPart(store);
+  messagesPart(store);
+  zoomPart(store);
+  connectionPart(store);
+  tabsPart(store);
+  imagePanel(store);
+  explorePanel(store);
+  findPanel(store);
+  labelPanel(store);
+  exportPanel(store);
+  store.main = h("div", { class: "gx-main" }, store.view, store.panel);
+  root.append(store.main, store.status, store.flash, store.zoomBox, store.veil, store.deadBox);
 
-  updateCaption();
-  updateStatus();
-  renderSliders();
-  updateSliderValues();
-  updateRun();
-  renderProposals();
-  renderExports();
-  renderReal();
-  drawSnapshot();
+  const onMessage = (msg, buffers) => { const fn = msgHandlers[msg.type]; if (fn) fn(msg, buffers); };
+  model.on("msg:custom", onMessage);
   model.send({ type: "ready" }); // ask for the current frame (a new view, or a re-opened notebook)
 
   return () => {
-    for (const [event, fn] of Object.entries(handlers)) model.off(event, fn);
+    for (const [event, fn] of listeners) model.off(event, fn);
     model.off("msg:custom", onMessage);
     window.removeEventListener("keydown", onKey, true);
-    if (observer) observer.disconnect();
-    resizer.disconnect();
-    for (const t of thumbs.values()) URL.revokeObjectURL(t.url);
-    for (const p of maskPreviews.values()) URL.revokeObjectURL(p.url);
-    for (const url of files.values()) URL.revokeObjectURL(url);
+    for (const fn of store.cleanups) fn();
   };
 }
 

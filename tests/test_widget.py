@@ -152,16 +152,17 @@ def test_a_run_proposes_and_applying_keeps_what_the_user_named(mnist, sent):
     ex.run_sefa(k=4)
     assert torch.equal(ex.bank.directions, original)  # a run alone never touches the sliders
     assert ex.proposals[-1]["k"] == 4 and ex.proposals[-1]["preview"].startswith("data:image/png;base64,")
-    ex.apply()
-    assert ex.bank.labels[:2] == ["thickness", "sefa 5"] and ex.bank.starred[1] and len(ex.bank) == 6
+    ex.apply()  # SeFa's direction 3 is "thickness" already: kept with its name, not added again
+    assert ex.bank.labels[:2] == ["thickness", "sefa 5"] and ex.bank.starred[1] and len(ex.bank) == 5
     torch.testing.assert_close(ex.bank.directions[0], original[3])
-    torch.testing.assert_close(ex.bank.directions[2:], sefa(mnist, k=4).directions)
+    torch.testing.assert_close(ex.bank.directions[2:], sefa(mnist, k=4).directions[:3])
+    assert "1 already present" in ex.status["text"] and "kept your names" in ex.status["text"]
     assert not ex.proposals
     ex.run_pca(k=3, n_samples=2000)
     ex.apply(mode="add")
-    assert len(ex.bank) == 9 and ex.bank.source[-3:] == ["pca"] * 3
+    assert len(ex.bank) == 8 and ex.bank.source[-3:] == ["pca"] * 3
     ex.undo()
-    assert len(ex.bank) == 6
+    assert len(ex.bank) == 5
     ex.undo()
     assert torch.equal(ex.bank.directions, original) and ex.bank.labels[3] == "thickness"
     command(ex, "undo")
@@ -371,7 +372,7 @@ class ProceduralShapes(torch.nn.Module):
 
 
 def test_accepted_suggestions_name_known_directions_with_their_sign(sent, monkeypatch):
-    import ganexplorer.widget.explorer as explorer_module
+    import ganexplorer.widget.gallery as explorer_module  # the gallery part measures suggestions
     from ganexplorer import Generator
 
     g = Generator(ProceduralShapes(), device="cpu", name="procedural")
@@ -397,7 +398,7 @@ def test_exports_are_absolute_paths_sent_to_the_browser(tmp_path, mnist, sent, m
     ex.star(1)
     command(ex, "set_export_name", name="mine")
     grid = ex.export_grid()
-    assert grid == tmp_path / "mine.png" and grid.is_absolute()
+    assert grid == tmp_path / "mine_grid_001.png" and grid.is_absolute()
     assert Image.open(grid).height < 200  # only the starred direction
     msg, buffers = [m for m in sent if m[0]["type"] == "file"][-1]
     assert msg["path"] == str(grid) and buffers[0] == grid.read_bytes() and msg["mime"] == "image/png"
@@ -606,3 +607,194 @@ def test_set_class_draws_that_class_and_keeps_the_sliders(sent):
     flat = Explorer(Generator(ProceduralShapes(), device="cpu"), bank=DirectionBank(torch.eye(6)))
     command(flat, "set_class", index="1")
     assert "not class-conditional" in flat.status["text"] and flat.class_index == 0
+
+
+def test_reapplying_sefa_keeps_the_named_directions_and_adds_no_copies(mnist, sent):
+    """Issue 27 point 2: SeFa K=20, name 0-9, SeFa K=10 and apply gave 10 unnamed copies of the named ones."""
+    ex = Explorer(mnist)
+    ex.run_sefa(k=20, apply=True)
+    for i in range(10):
+        ex.label(i, f"mine {i}")
+    ex.run_sefa(k=10)
+    ex.apply()
+    assert len(ex.bank) == 10 and ex.bank.labels == [f"mine {i}" for i in range(10)]
+    assert "10 already present" in ex.status["text"] and "kept your names" in ex.status["text"]
+    unit = ex.bank.directions / ex.bank.directions.norm(dim=1, keepdim=True)
+    cos = (unit @ unit.T).abs() - torch.eye(len(ex.bank))
+    assert cos.max() < 0.999  # no two sliders are one direction
+    ex.run_sefa(k=12)
+    ex.apply(mode="add")  # added after all: only the 2 that are new
+    assert len(ex.bank) == 12 and ex.bank.labels[:10] == [f"mine {i}" for i in range(10)]
+    assert "10 already present" in ex.status["text"]
+    ex.undo()
+    ex.undo()
+    assert len(ex.bank) == 20 and ex.bank.labels[:10] == [f"mine {i}" for i in range(10)]
+
+
+def test_the_same_vector_on_other_layers_is_not_a_duplicate(style, sent):
+    from ganexplorer.widget.explorer import duplicates
+
+    bank = sefa(style, k=3)
+    other = bank.select([0, 1, 2])
+    other.layers = ["0-1", None, None]
+    assert duplicates(bank, other) == {1: 1, 2: 2}
+
+
+def test_a_huge_shift_is_refused_before_it_is_stored(mnist, sent):
+    """Issue 27 point 10: set_shift(0, 1e7) was kept, and every later redraw failed until reset()."""
+    ex = Explorer(mnist)
+    ex.set_shift(1, 0.5)
+    for bad in (1e7, float("nan"), float("inf"), "abc"):
+        with pytest.raises(ValueError, match="shift of direction 0"):
+            ex.set_shift(0, bad)
+        assert ex.shifts[:2] == [0.0, 0.5]
+    ex.set_shift(2, 1.0)  # later redraws work
+    assert ex.shifts[:3] == [0.0, 0.5, 1.0]
+    ex.shifts = [1e7] + [0.0] * 9  # the browser's trait: refused, the last good values stay
+    assert ex.shifts[:3] == [0.0, 0.5, 1.0]
+
+
+def test_the_pad_refuses_what_it_cannot_use_instead_of_moving(mnist, sent):
+    """Issue 27 point 10: move_pad(nan, 0) silently moved shift 0 to +3.0."""
+    ex = Explorer(mnist)
+    for u, v in ((float("nan"), 0), (0, float("inf")), (1.5, 0), ("x", 0)):
+        with pytest.raises(ValueError, match="pad"):
+            ex.move_pad(u, v)
+        assert ex.shifts == [0.0] * 10
+    ex.move_pad(0.5, -1)
+    assert ex.shifts[0] == 1.5 and ex.shifts[1] == -3.0
+
+
+def test_empty_names_are_refused_and_shared_names_warned(mnist, sent):
+    """Issue 27 point 9: label(0, "") gave a nameless slider no run could replace; twin names passed silently."""
+    ex = Explorer(mnist)
+    for empty in ("", "   "):
+        command(ex, "label", k=0, name=empty)
+        assert ex.status["kind"] == "error" and "cannot be empty" in ex.status["text"]
+        assert ex.bank.labels[0] == "sefa 0"
+    ex.label(0, "thickness")
+    command(ex, "label", k=4, name="thickness")
+    assert ex.bank.labels[4] == "thickness"  # used as typed...
+    assert ex.status["kind"] == "warn" and "direction 0" in ex.status["text"]  # ...and said
+
+
+def test_exports_are_named_after_the_direction_and_never_overwrite(tmp_path, mnist, sent, monkeypatch):
+    """Issue 27 point 4: select(3); export_gif(); select(5); export_gif() left one file."""
+    monkeypatch.chdir(tmp_path)
+    ex = Explorer(mnist)
+    ex.label(3, "thickness / slant")
+    ex.select(3)
+    a = ex.export_gif(frames=4, size=32)
+    ex.select(5)
+    b = ex.export_gif(frames=4, size=32)
+    c = ex.export_gif(frames=4, size=32)
+    assert [p.name for p in (a, b, c)] == ["ganexplorer_export_3-thickness-slant_001.gif",
+                                           "ganexplorer_export_5-sefa-5_001.gif", "ganexplorer_export_5-sefa-5_002.gif"]
+    assert all(p.exists() for p in (a, b, c)) and "direction 5 'sefa 5'" in ex.status["text"]
+    assert ex.exports[0]["about"] == "direction 5 'sefa 5'"
+    assert ex.export_grid().name == "ganexplorer_export_grid_001.png"
+    assert ex.export_bank().name == "ganexplorer_export_bank_001.gxb"
+
+
+def test_the_range_box_says_when_it_replaces_ranges_of_their_own(mnist, sent):
+    """Issue 27 point 8: typing a range overwrote every direction's own range without a word."""
+    bank = sefa(mnist, k=4)
+    bank.shift_range = [1.5, 3.0, 6.5, 2.0]
+    ex = Explorer(mnist, bank=bank)
+    assert [d["range"] for d in ex.directions] == [1.5, 3.0, 6.5, 2.0]
+    command(ex, "set_range", r="4")
+    assert ex.bank.shift_range == [4.0] * 4
+    assert ex.status["kind"] == "warn" and "±1.5 to ±6.5" in ex.status["text"] and "replaced" in ex.status["text"]
+    bank = sefa(mnist, k=2)
+    bank.shift_range = [2.5, 2.5]
+    assert Explorer(mnist, bank=bank).shift_range == 2.5  # the box shows the directions' own range
+
+
+def test_rough_edges_layer_example_and_rounded_shifts(style, sent):
+    """Issue 27 point 11: the layer-range example fits the model; the preview's shifts are rounded."""
+    from ganexplorer.widget import values
+
+    with pytest.raises(values.Refused) as err:
+        values.layer_range("5-", 8)
+    assert "'0-1,7'" in str(err.value) and "'0-1,8'" not in str(err.value)
+    ex = Explorer(style, bank=sefa(style, k=3))
+    bank = sefa(style, k=3)
+    bank.shift_range = [2.78078] * 3
+    ex._propose("SeFa", bank)
+    assert "2.78078" not in ex.proposals[-1]["preview_note"] and "2.78" in ex.proposals[-1]["preview_note"]
+
+
+def test_discover_takes_a_learning_rate_and_reports_elapsed_time_and_eta(mnist, sent, tmp_path, monkeypatch):
+    """Issue 27 point 5: the rate was fixed at 1e-4 (accuracy 0.41 after 1000 steps; 0.82 at 1e-3) and the run box
+    showed no elapsed time or ETA."""
+    import ganexplorer.widget.explorer as module
+
+    monkeypatch.setenv("GANEXPLORER_CHECKPOINTS", str(tmp_path))
+    rates = []
+    real = module.DiscoveryTrainer
+
+    def spy(*args, **kwargs):
+        rates.append(kwargs.get("lr"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, "DiscoveryTrainer", spy)
+    ex = Explorer(mnist)
+    assert ex.generator_info["discover_lr"] == 1e-3
+    seen = []
+    ex.observe(lambda change: seen.append(dict(change["new"])), "run")
+    ex.discover(steps=20, k=4, block=True, log_every=10)
+    halfway = [r for r in seen if r["state"] == "running" and r["step"] == 10]
+    assert halfway and halfway[-1]["elapsed"] > 0  # half the steps done: about as long again to go
+    assert halfway[-1]["eta"] == pytest.approx(halfway[-1]["elapsed"], rel=0.2, abs=0.15)
+    command(ex, "discover", steps=20, k=4, lr="3e-3")
+    assert wait_for(lambda: ex.run["state"] == "done")
+    assert rates == [1e-3, 3e-3] and ex.run["lr"] == 3e-3
+    assert ex.run["elapsed"] > 0 and ex.run["eta"] == 0.0
+    for bad in ("0", "abc", "nan", "2"):
+        command(ex, "discover", steps=20, k=4, lr=bad)
+        assert ex.status["kind"] == "error" and "learning rate" in ex.status["text"]
+    assert rates == [1e-3, 3e-3]  # nothing started with a refused rate
+
+
+def test_play_sweeps_the_direction_back_and_forth_and_stop_puts_it_back(mnist, sent):
+    """Issue 27 deliverable 2: play a direction (an animated sweep in the live image), like StyleGAN3's viewer."""
+    ex = Explorer(mnist)
+    ex.set_shift(2, 0.5)
+    ex.select(2)
+    seen = []
+    ex.observe(lambda change: seen.append(change["new"][2]), "shifts")
+    frames_before = sum(m["type"] == "frame" for m, _ in sent)
+    command(ex, "play", period=0.4)
+    assert ex.playing == 2 and "playing direction 2" in ex.status["text"]
+    assert wait_for(lambda: min(seen, default=0) < -2.5 and max(seen, default=0) > 2.5, timeout=20)
+    ex.set_shift(0, 1.0)  # the other sliders keep working while it plays
+    command(ex, "stop")
+    assert ex.playing == -1 and ex.shifts[2] == 0.5 and ex.shifts[0] == 1.0
+    assert all(-3.0 <= v <= 3.0 for v in seen)
+    assert sum(m["type"] == "frame" for m, _ in sent) - frames_before >= 6  # each step of the sweep is a frame
+    ex.play(3, period=0.2, loops=2).join(10)  # a fixed number of sweeps ends by itself
+    assert ex.playing == -1 and ex.shifts[3] == 0.0
+    command(ex, "play", k=1, period="0")
+    assert ex.status["kind"] == "error" and "period" in ex.status["text"] and ex.playing == -1
+    ex.play(4, period=5)
+    ex.run_sefa(k=3, apply=True)  # the sliders' directions change: the playing stops
+    assert ex.playing == -1 and ex.shifts == [0.0] * 3
+
+
+def test_class_mode_sends_larger_thumbnails_and_previews_of_more_directions(mnist, sent):
+    """Issue 27 point 6: 32 px thumbnail cells and previews of only 4 directions could not be seen on a projector."""
+    ex = Explorer(mnist)
+    ex.request_thumbnails([0])
+    small = Image.open(io.BytesIO([b for m, b in sent if m["type"] == "thumbs"][-1][0]))
+    ex.run_sefa(k=12)
+    preview = Image.open(io.BytesIO(base64.b64decode(ex.proposals[-1]["preview"].split(",", 1)[1])))
+    assert preview.height > 8 * 32 and "directions 0-9 of 12" in ex.proposals[-1]["preview_note"]
+    command(ex, "present")
+    assert ex.size == "large" and sent[-2][0] == {"type": "thumbs-stale"}
+    ex.request_thumbnails([0])
+    large = Image.open(io.BytesIO([b for m, b in sent if m["type"] == "thumbs"][-1][0]))
+    assert large.width >= 4 * small.width and large.width >= 5 * 160  # cells of 160 px, 5 shifts
+    ex.present(False)
+    assert ex.size == "normal"
+    with pytest.raises(ValueError, match="size"):
+        Explorer(mnist, size="huge")

@@ -71,7 +71,8 @@ def test_mask_preview_threshold_size_filter_and_refusals(explorer):
                          ({"k": 99}, "99")]:
         ex._command(7, "mask_preview", args)
         msg, _ = ex.sent[-1]
-        assert msg == {"type": "reply", "id": 7, "ok": False, "error": msg["error"]} and needle in msg["error"]
+        assert msg == {"type": "reply", "id": 7, "ok": False, "error": msg["error"], "status": ex.status}
+        assert needle in msg["error"] and ex.status["text"] == msg["error"]  # shown beside the control too
         assert ex.status["kind"] == "error"
     ex._command(8, "mask_preview", {"k": BG_VALUE})
     assert ex.sent[-1][0]["ok"] and ex.sent[-2][0]["type"] == "masks"
