@@ -2,7 +2,7 @@
 
 Shifted along a background direction, a generated image keeps its object while the background goes dark and
 uniform; thresholding the *shifted* image then gives a foreground mask for the *unshifted* image, and masks of
-implausible size are discarded. Two mask rules: ``"brightness"`` (the paper's: the shifted image's brightness
+implausible size are discarded. Mask rules: ``"brightness"`` (the shifted image's brightness
 above a threshold) and ``"ratio"`` (the share of each pixel's brightness that the shift leaves, thresholded per
 image by Otsu: the background collapses towards zero while the object keeps most of its brightness, even where
 the direction dims the object too, which a fixed brightness threshold turns into a lost rim). The ratio compares

@@ -143,10 +143,10 @@ def saliency_experiment(generator, direction: torch.Tensor, shift: float, real: 
     """The whole application: ``n_pairs`` generated pairs from a background direction (signed ``shift``),
     masks by ``rule`` and ``threshold`` (see ``directions.background.masks_from_renders``; default: the share of
     brightness kept, cut per image by Otsu, whose masks trained the best net in notebook 05), the size filter, a
-    ``SaliencyNet`` trained on the kept pairs for ``steps``, scored on ``real`` scenes
-    with ``true_masks``; next to the empty mask, the border-contrast baseline and, when ``oracle`` (real
-    training images, their true masks) is given, the same net trained on true masks; when ``kmeans_k`` is given
-    (choose it on validation scenes with ``choose_k``), the k-means baseline.
+    ``SaliencyNet`` trained on the kept pairs for ``steps``, scored on held-out scenes ``real`` (rendered,
+    not generated) with ``true_masks``; next to the empty mask, the border-contrast baseline and, when
+    ``oracle`` (rendered training images, their true masks) is given, the same net trained on true masks;
+    when ``kmeans_k`` is given (choose it on validation scenes with ``choose_k``), the k-means baseline.
     Returns {"scores": {name: {iou, f_beta, mae}}, "kept": share of masks kept, "masks": the generated
     ``BackgroundMasks``, "net": the trained net}."""
     z = generator.sample_latents(n_pairs, seed)
