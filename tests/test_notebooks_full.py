@@ -44,7 +44,8 @@ EXPECTED: dict[str, dict] = {
         "shapes": {"ortho": (0.706, 0.81), "unit-norm": (0.856, 0.77), "random": (0.695, 1.92),
                    "coordinate": (0.681, 1.69)},
     },
-    "04": {"mig_gap": {"sefa": (0.285, 0.01), "pca": (0.231, 0.03), "discovery": (0.050, 0.05)}},
+    "04": {"mig_gap": {"sefa": (0.285, 0.01), "pca": (0.231, 0.03), "discovery": (0.029, 0.05)},
+           "chance": (0.221, 0.005), "best_match": {("sefa", "pca"): (0.944, 0.03)}},
     "05": {  # IoU means over 3 seeds (nets) or of the deterministic baselines, with tolerances
         "iou": {"net, ratio rule": (0.676, 0.05), "net, reference rule (mirrored)": (0.726, 0.05),
                 "oracle (true masks)": (0.919, 0.03), "k-means (k=3)": (0.759, 0.005),
@@ -143,6 +144,9 @@ def test_04_compare(tmp_path, monkeypatch):
     text = run_notebook("04", tmp_path, monkeypatch)
     for method, value in EXPECTED["04"]["mig_gap"].items():
         near(float(find(rf"^{method}\s+MIG-style gap ([\d.]+)", text).group(1)), value, f"{method} MIG-style gap")
+    near(float(find(r"^chance: mean best \|cos\| of .*: ([\d.]+)", text).group(1)), EXPECTED["04"]["chance"], "chance")
+    for (a, b), value in EXPECTED["04"]["best_match"].items():
+        near(float(find(rf"^{a} vs {b}: mean best \|cos\| ([\d.]+)", text).group(1)), value, f"{a} vs {b} best match")
 
 
 def test_05_background_and_saliency(tmp_path, monkeypatch):
