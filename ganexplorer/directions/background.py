@@ -2,7 +2,7 @@
 
 Shifted along a background direction, a generated image keeps its object while the background goes dark and
 uniform; thresholding the *shifted* image then gives a foreground mask for the *unshifted* image, and masks of
-implausible size are discarded. Two mask rules: ``"brightness"`` (the paper's: the shifted image's brightness
+implausible size are discarded. Mask rules: ``"brightness"`` (the shifted image's brightness
 above a threshold) and ``"ratio"`` (the share of each pixel's brightness that the shift leaves, thresholded per
 image by Otsu: the background collapses towards zero while the object keeps most of its brightness, even where
 the direction dims the object too, which a fixed brightness threshold turns into a lost rim). The ratio compares
@@ -25,7 +25,9 @@ from .bank import DirectionBank
 THRESHOLD = 0.5  # brightness (max channel, in [0, 1]) above which a pixel of the shifted image is foreground
 AREA = (0.02, 0.5)  # plausible foreground share of the image; masks outside it are discarded
 OTSU_FLOOR = 0.15  # an Otsu threshold below this would split a background that did not go dark
-RULES = ("brightness", "ratio")  # what is thresholded: the shifted image's brightness, or its ratio to the original
+RULES = ("brightness", "ratio", "reference", "reference-dark")  # what is thresholded (see masks_from_renders)
+REFERENCE_THRESHOLD = 0.95  # the reference code's rule (segmentation/ in anvoynov/GANLatentDiscovery): foreground
+REFERENCE_AREA = (0.05, 0.5)  # where the shifted image's mean intensity is below 0.95, masks covering 5-50 % kept
 RATIO_FLOOR = 0.05  # original brightness below this counts as this much in the ratio (near-black pixels are noise)
 SHIFT_SDS = (2.0, 3.0, 4.0, 5.0)  # shifts tried by default, in standard deviations of the latents along a direction
 
@@ -86,10 +88,21 @@ def masks_from_renders(images: torch.Tensor, shifted: torch.Tensor, threshold: f
     """Masks for ``images`` from their ``shifted`` renders (both (N, C, H, W) in [-1, 1]): pixels whose value
     exceeds ``threshold`` are foreground, the value being the shifted image's brightness (``rule="brightness"``)
     or ``kept_brightness`` (``rule="ratio"``); ``threshold="otsu"``: each image's Otsu threshold of that value,
-    at least ``OTSU_FLOOR``. ``keep`` marks masks whose foreground share is in ``area``."""
+    at least ``OTSU_FLOOR``. ``rule="reference"`` is the reference code's rule, for a direction that turns the
+    background *white*: pixels whose shifted mean intensity (over channels, in [0, 1]) is *below* ``threshold``
+    are foreground (use ``REFERENCE_THRESHOLD`` and ``REFERENCE_AREA``); ``rule="reference-dark"`` mirrors it
+    for a direction that turns the background *black*: intensity above ``1 - threshold``. ``keep`` marks masks
+    whose foreground share is in ``area``."""
     _check(threshold, area, rule)
     if images.shape != shifted.shape:
         raise ValueError(f"images and shifted images differ in shape: {tuple(images.shape)} vs {tuple(shifted.shape)}")
+    if rule in ("reference", "reference-dark"):
+        if threshold == "otsu":
+            raise ValueError("the reference rule takes a fixed threshold (0.95 in the reference), not 'otsu'")
+        intensity = (shifted.mean(1) + 1) / 2
+        masks = (intensity < threshold if rule == "reference" else intensity > 1 - threshold).float()
+        share = masks.mean((1, 2))
+        return BackgroundMasks(images, shifted, masks, (share >= area[0]) & (share <= area[1]))
     value = brightness(shifted) if rule == "brightness" else kept_brightness(images, shifted)
     if threshold == "otsu":  # per image, between the darkened background and the object; never below OTSU_FLOOR
         cut = otsu_threshold(value.flatten(1)).clamp_min(OTSU_FLOOR)[:, :, None]
