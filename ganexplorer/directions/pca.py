@@ -55,7 +55,10 @@ def pca(generator, k: int = 20, n_samples: int = 20000, layer: str | None = None
     y = z.flatten(1).float() if name == "latents" else _activations(generator, z, _feature_layer(
         generator.module, d, layer), batch_size, progress)
     centered = y - y.mean(0)
-    _, s, v = torch.pca_lowrank(centered, q=min(k + 10, *centered.shape), center=False, niter=6)
+    # pca_lowrank draws a random start: seed it from `seed`, and leave the caller's global RNG as it was
+    with torch.random.fork_rng(devices=[centered.device] if centered.device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        _, s, v = torch.pca_lowrank(centered, q=min(k + 10, *centered.shape), center=False, niter=6)
     coords = centered @ v[:, :k]
     u = torch.linalg.lstsq(coords, z).solution  # (k, d): the latent direction of each component
     explained = (s[:k] ** 2 / centered.pow(2).sum()).tolist()
