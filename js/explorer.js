@@ -38,7 +38,10 @@ const DEFORMATOR_NAMES = {
   random: "random (fixed baseline)", coordinate: "latent axes (fixed baseline)",
 };
 
-const setIfIdle = (input, value) => { if (input && document.activeElement !== input) input.value = String(value); };
+// The focused element of the document or shadow root that holds `node` (marimo renders widgets in a shadow root,
+// where document.activeElement is only the host).
+const focusedNear = (node) => (node && node.getRootNode ? node.getRootNode() : document).activeElement;
+const setIfIdle = (input, value) => { if (input && focusedNear(input) !== input) input.value = String(value); };
 
 // A typed value: sent on Enter or when the field loses focus; a refused one goes back to the value in use, and the
 // refusal, quoting what was typed, shows beside the box.
@@ -80,7 +83,7 @@ function commandsPart(store) {
   // A command's message is shown next to the control that sent it (the button, the typed box, the focused row),
   // so it is in view wherever the widget is scrolled; the status line under the widget keeps the last one too.
   function cmd(name, args = {}, onError = null, button = null, anchor = null, buffers = undefined) {
-    const from = anchor || button || (root.contains(document.activeElement) ? document.activeElement : null);
+    const from = anchor || button || (root.contains(focusedNear(root)) ? focusedNear(root) : null);
     if (store.dead) { store.showFlash({ kind: "error", text: store.deadText() }, from); return null; }
     const id = ++nextId;
     if (button) button.disabled = true; // no double runs from a double click
@@ -665,7 +668,7 @@ function explorePanel(store) {
   function updateSliderValues() {
     shifts = model.get("shifts").slice();
     for (const [k, [input, readout]] of sliderInputs) {
-      if (k === dragging && document.activeElement === input) continue;
+      if (k === dragging && focusedNear(input) === input) continue;
       input.value = String(shifts[k] || 0);
       readout.textContent = (shifts[k] || 0).toFixed(2);
     }
@@ -951,7 +954,7 @@ function labelPanel(store) {
       h("div", { class: "gx-grow-head" }, suggestion, layers ? field("layers", layers) : "", maskBtn),
       thumbBox, maskBox, notes);
     row.addEventListener("focusin", () => { if (model.get("selected") !== k) cmd("select", { k }); });
-    row._gxKey = (e) => rowKey(e, k, row);
+    row._gxKey = (e, target) => rowKey(e, k, row, target);
     return row;
   }
 
@@ -1013,8 +1016,8 @@ function labelPanel(store) {
     if (focusName) next.querySelector(".gx-name-input").focus();
   }
 
-  function rowKey(e, k, row) {
-    if (e.target !== row) return; // typing in the row's inputs
+  function rowKey(e, k, row, target) {
+    if (target !== row) return; // typing in the row's inputs
     const d = model.get("directions")[k];
     const key = e.key;
     if (key === "ArrowDown" || key === "j") moveRow(k, 1, false);
@@ -1035,7 +1038,7 @@ function labelPanel(store) {
   function renderGallery() {
     if (store.tab !== "label") return;
     const dirs = model.get("directions");
-    const focused = document.activeElement;
+    const focused = focusedNear(gallery);
     const focusK = focused && gallery.contains(focused) ? Number(focused.closest(".gx-grow")?.dataset.k) : null;
     const focusIsName = focused && focused.classList && focused.classList.contains("gx-name-input");
     const focusIsNotes = focused && focused.classList && focused.classList.contains("gx-notes");
@@ -1136,7 +1139,7 @@ function labelPanel(store) {
     for (const [i, row] of rowEls) {
       row.classList.toggle("gx-current", i === k);
       const notes = row.querySelector(".gx-notes");
-      if (notes && document.activeElement !== notes) notes.hidden = i !== k && !notes.value;
+      if (notes && focusedNear(notes) !== notes) notes.hidden = i !== k && !notes.value;
     }
   });
   store.cleanups.push(() => {
@@ -1217,12 +1220,14 @@ function render({ model, el }) {
   // Keys typed inside the widget belong to the widget, not to the notebook. JupyterLab honours the attribute
   // above, but Notebook 7 still takes arrow and letter keys in its capture-phase handler, so the widget listens
   // first (window, capture), keeps the event from the page's handlers and runs its own (`el._gxKey`), walking up
-  // from the target; the browser's default action (a range input's arrow step, typing) still happens.
+  // from the target (the event's real target, `composedPath()[0]`: inside marimo's shadow root `e.target` is the
+  // host); the browser's default action (a range input's arrow step, typing) still happens.
   function onKey(e) {
-    if (!root.contains(e.target)) return;
+    const target = e.composedPath ? e.composedPath()[0] : e.target; // inside a shadow root, e.target is its host
+    if (!root.contains(target)) return;
     e.stopPropagation();
-    for (let node = e.target; node && node !== root.parentNode; node = node.parentNode) {
-      if (node._gxKey && node._gxKey(e) === true) break;
+    for (let node = target; node && node !== root.parentNode; node = node.parentNode) {
+      if (node._gxKey && node._gxKey(e, target) === true) break;
     }
   }
   window.addEventListener("keydown", onKey, true);

@@ -71,6 +71,7 @@ def run_notebook(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tim
     monkeypatch.delenv("GANEXPLORER_QUICK", raising=False)  # the kernel inherits this process's environment
     nb = nbformat.read(path, as_version=4)
     NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(work)}}).execute()
+    print(f"{path.name}, full mode, seconds per code cell (index: wall): {cell_seconds(nb)}")  # pytest -s shows it
     text = []
     for cell in nb.cells:
         for out in cell.get("outputs", []):
@@ -79,6 +80,21 @@ def run_notebook(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tim
             elif out["output_type"] in ("execute_result", "display_data") and "text/plain" in out.get("data", {}):
                 text.append(out["data"]["text/plain"] + "\n")
     return "".join(text)
+
+
+def cell_seconds(nb) -> str:
+    """Each executed code cell's wall time, from the timestamps nbclient records in its metadata: the figures the
+    notebooks quote per cell ("this cell: about ...")."""
+    from datetime import datetime
+
+    times = []
+    for i, cell in enumerate(nb.cells):
+        stamps = cell.get("metadata", {}).get("execution", {})
+        if cell.cell_type == "code" and "iopub.execute_input" in stamps and "shell.execute_reply" in stamps:
+            start, end = (datetime.fromisoformat(stamps[key].replace("Z", "+00:00"))
+                          for key in ("iopub.execute_input", "shell.execute_reply"))
+            times.append(f"{i}: {(end - start).total_seconds():.1f}")
+    return ", ".join(times)
 
 
 def find(pattern: str, text: str) -> re.Match:
