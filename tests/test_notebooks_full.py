@@ -1,6 +1,6 @@
 """The slow tier (issue 20): each tutorial notebook run in full mode, its printed numbers checked against the ones
 docs/results.md quotes. Skipped unless GANEXPLORER_FULL=1 (CI runs every test, so a marker alone would not keep
-it out): 01 takes about a minute, 02 seconds, 03 about 15-30 minutes, 04 about 80 s, 05 about 12 minutes on 2 cores.
+it out): measured on an idle 2-core machine, 01 takes 30-50 s, 02 seconds, 03 20 minutes, 04 33 s, 05 6 minutes.
 
     GANEXPLORER_FULL=1 python -m pytest -m slow tests/test_notebooks_full.py -k 02
 
@@ -71,7 +71,9 @@ def run_notebook(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tim
     monkeypatch.delenv("GANEXPLORER_QUICK", raising=False)  # the kernel inherits this process's environment
     nb = nbformat.read(path, as_version=4)
     NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(work)}}).execute()
-    print(f"{path.name}, full mode, seconds per code cell (index: wall): {cell_seconds(nb)}")  # pytest -s shows it
+    nbformat.write(nb, path.with_suffix(".full.ipynb"))  # kept with its figures, to read after the run
+    print(f"{path.name}, full mode, seconds per code cell (index: wall): {cell_seconds(nb)}; "  # pytest -s shows it
+          f"executed notebook: {path.with_suffix('.full.ipynb')}")
     text = []
     for cell in nb.cells:
         for out in cell.get("outputs", []):
